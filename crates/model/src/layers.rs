@@ -1,0 +1,101 @@
+//! The layer table: what pruning, permutation and initialization need to know about each layer.
+
+use burn::nn::Linear;
+use burn::nn::conv::Conv2d;
+use serde::{Deserialize, Serialize};
+
+use crate::Activation;
+
+/// Kind of a parameterized layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayerKind {
+    /// `Conv2d`, weight `[out, in/groups, kh, kw]`.
+    Conv2d,
+    /// `Linear` in Burn's row layout, weight `[in, out]`.
+    Linear,
+}
+
+/// One conv or linear layer of a model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    /// Module path of the layer (`conv1`, `convs.3`, `fc1`); its parameters are
+    /// `<name>.weight` and `<name>.bias`.
+    pub name: String,
+    /// Conv or linear.
+    pub kind: LayerKind,
+    /// Shape of the weight as stored.
+    pub weight_shape: Vec<usize>,
+    /// Input channels (features for linear layers).
+    pub in_channels: usize,
+    /// Output channels (filters; features for linear layers).
+    pub out_channels: usize,
+    /// Kernel size (`[1, 1]` for linear layers).
+    pub kernel: [usize; 2],
+    /// Fan-in: `in/groups · kh · kw` (`in` for linear layers).
+    pub fan_in: usize,
+    /// Fan-out: `out · kh · kw` (`out` for linear layers). Burn divides this by `groups`;
+    /// PyTorch does not; no filterlab model uses groups, so the two agree here.
+    pub fan_out: usize,
+    /// Spatial size of the output feature map (`[1, 1]` for linear layers).
+    pub output_hw: [usize; 2],
+    /// Nonlinearity applied to the output (`None` for the classifier head).
+    pub activation: Option<Activation>,
+    /// The layer that reads this layer's output, if any.
+    pub consumer: Option<String>,
+    /// How many consecutive input features of the consumer each output channel feeds: 1 for a
+    /// conv consumer (one input channel), `h·w` when the consumer is a linear layer reading the
+    /// flattened `[C, h, w]` map channel by channel.
+    pub consumer_inputs_per_channel: usize,
+}
+
+/// The table entry of a conv layer.
+pub(crate) fn conv_info(
+    name: &str,
+    conv: &Conv2d,
+    output_hw: [usize; 2],
+    activation: Activation,
+    consumer: Option<(&str, usize)>,
+) -> LayerInfo {
+    let shape = conv.weight.lazy_shape().to_vec();
+    let (out, in_per_group, kh, kw) = (shape[0], shape[1], shape[2], shape[3]);
+    LayerInfo {
+        name: name.to_string(),
+        kind: LayerKind::Conv2d,
+        in_channels: in_per_group * conv.groups,
+        out_channels: out,
+        kernel: [kh, kw],
+        fan_in: in_per_group * kh * kw,
+        fan_out: out * kh * kw,
+        weight_shape: shape,
+        output_hw,
+        activation: Some(activation),
+        consumer: consumer.map(|(c, _)| c.to_string()),
+        consumer_inputs_per_channel: consumer.map_or(0, |(_, n)| n),
+    }
+}
+
+/// The table entry of a linear layer.
+pub(crate) fn linear_info(
+    name: &str,
+    linear: &Linear,
+    activation: Option<Activation>,
+    consumer: Option<&str>,
+) -> LayerInfo {
+    let shape = linear.weight.lazy_shape().to_vec();
+    let (d_in, d_out) = (shape[0], shape[1]);
+    LayerInfo {
+        name: name.to_string(),
+        kind: LayerKind::Linear,
+        in_channels: d_in,
+        out_channels: d_out,
+        kernel: [1, 1],
+        fan_in: d_in,
+        fan_out: d_out,
+        weight_shape: shape,
+        output_hw: [1, 1],
+        activation,
+        consumer: consumer.map(str::to_string),
+        consumer_inputs_per_channel: usize::from(consumer.is_some()),
+    }
+}

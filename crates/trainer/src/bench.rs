@@ -1,0 +1,172 @@
+//! `trainer bench`: training and inference throughput of the reference CNN on the sample.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLoss;
+use burn::optim::{AdamConfig, GradientsParams};
+use data::{Batches, DataSource, epoch_order};
+use model::{Classifier, LayerInfo, LayerKind, RefCnnConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendKind;
+use crate::eval::batch_tensors;
+
+/// Options of `trainer bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Timed training steps (after the warm-up).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: u64,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: u64,
+    /// Training batch size.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
+    /// Timed inference batches.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub infer_batches: u64,
+    /// Inference batch size.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub infer_batch_size: u64,
+    /// Backend [default: flex].
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Measured throughput.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchResult {
+    /// Backend measured.
+    pub backend: BackendKind,
+    /// CPU worker threads.
+    pub threads: usize,
+    /// Training batch size.
+    pub batch_size: usize,
+    /// Timed training steps.
+    pub steps: usize,
+    /// Training images per second (forward, backward, Adam step).
+    pub train_images_per_sec: f64,
+    /// Inference images per second.
+    pub infer_images_per_sec: f64,
+    /// Forward FLOPs per image (multiply-adds count 2).
+    pub forward_flops_per_image: f64,
+    /// Training GFLOP/s, counting a training step as 3× the forward pass.
+    pub train_gflops: f64,
+    /// Peak resident memory of the process, MiB (Linux; 0 elsewhere).
+    pub peak_rss_mib: f64,
+}
+
+/// Forward FLOPs per image from the layer table (convs at stride 1, same padding).
+pub fn forward_flops(layers: &[LayerInfo]) -> f64 {
+    layers
+        .iter()
+        .map(|l| {
+            let macs = match l.kind {
+                LayerKind::Conv2d => l.fan_in * l.out_channels * l.output_hw[0] * l.output_hw[1],
+                LayerKind::Linear => l.in_channels * l.out_channels,
+            };
+            2.0 * macs as f64
+        })
+        .sum()
+}
+
+/// Peak resident set size of this process in MiB, from `/proc/self/status` (0 if unknown).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Run the benchmark.
+pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
+    let backend = args.backend.unwrap_or_else(BackendKind::default_compiled);
+    let device = backend.device()?;
+    let ad = device.clone().autodiff();
+    let data = DataSource::sample().load()?;
+    let norm = data.normalization;
+    let cfg = RefCnnConfig::new();
+    device.seed(0);
+    let mut model = cfg.init(&ad);
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let loss_fn = CrossEntropyLoss::new(None, &ad);
+    let bs = args.batch_size as usize;
+    let (warmup, steps) = (args.warmup as usize, args.steps as usize);
+    let mut order = Vec::new();
+    for epoch in 0.. {
+        if order.len() >= (warmup + steps) * bs {
+            break;
+        }
+        order.extend(epoch_order(data.train.len(), 0, epoch));
+    }
+    let (mut xb, mut yb) = (Vec::new(), Vec::new());
+    let mut t0 = Instant::now();
+    for (i, idx) in Batches::new(&order, bs).take(warmup + steps).enumerate() {
+        if i == warmup {
+            t0 = Instant::now();
+        }
+        let (x, y) = batch_tensors(&data.train, idx, &norm, &ad, &mut xb, &mut yb);
+        let loss = loss_fn.forward(model.forward(x), y);
+        let _: f32 = loss.clone().into_scalar();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-3, model, grads);
+    }
+    let train_rate = (steps * bs) as f64 / t0.elapsed().as_secs_f64();
+
+    let valid = model.valid();
+    let ib = args.infer_batch_size as usize;
+    let test_order: Vec<u32> = (0..data.test.len() as u32)
+        .cycle()
+        .take(ib * (1 + args.infer_batches as usize))
+        .collect();
+    let mut t1 = Instant::now();
+    for (i, idx) in test_order.chunks(ib).enumerate() {
+        if i == 1 {
+            t1 = Instant::now();
+        }
+        let (x, _) = batch_tensors(&data.test, idx, &norm, &device, &mut xb, &mut yb);
+        let _ = valid.forward(x).into_data();
+    }
+    let infer_rate = (ib * args.infer_batches as usize) as f64 / t1.elapsed().as_secs_f64();
+    let flops = forward_flops(&valid.layers());
+    Ok(BenchResult {
+        backend,
+        threads: rayon::current_num_threads(),
+        batch_size: bs,
+        steps,
+        train_images_per_sec: train_rate,
+        infer_images_per_sec: infer_rate,
+        forward_flops_per_image: flops,
+        train_gflops: train_rate * 3.0 * flops / 1e9,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// Render a result as a small table.
+pub fn render(r: &BenchResult) -> String {
+    format!(
+        "backend {} · {} threads · reference CNN ({:.1} MFLOP forward per image)\n\
+         train     {:>8.0} images/s  (batch {}, {} steps, {:.1} GFLOP/s)\n\
+         inference {:>8.0} images/s\n\
+         peak RSS  {:>8.0} MiB\n",
+        r.backend,
+        r.threads,
+        r.forward_flops_per_image / 1e6,
+        r.train_images_per_sec,
+        r.batch_size,
+        r.steps,
+        r.train_gflops,
+        r.infer_images_per_sec,
+        r.peak_rss_mib
+    )
+}

@@ -1,0 +1,63 @@
+//! The command line.
+
+use clap::{Parser, Subcommand};
+
+use crate::bench::BenchArgs;
+use crate::eval::EvalArgs;
+use crate::train::TrainArgs;
+
+/// Train small CNNs on (Fashion-)MNIST and study their filters.
+///
+/// Every run is a directory (config.json, metrics.jsonl, model.bpk, summary.json) that the other
+/// commands read. The same seed on the same backend gives bit-identical weights.
+#[derive(Debug, Parser)]
+#[command(
+    name = "trainer",
+    version,
+    propagate_version = true,
+    args_override_self = true
+)]
+pub struct Cli {
+    /// Worker threads of the CPU backends [default: one per core].
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model and write a run directory.
+    Train(TrainArgs),
+    /// Evaluate a run on the test split: accuracy, loss, per-class accuracy, confusion matrix.
+    Eval(EvalArgs),
+    /// Measure training and inference throughput of the reference CNN on the embedded sample.
+    Bench(BenchArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn out_of_range_options_are_refused() {
+        for args in [
+            &["trainer", "train", "--out", "x", "--epochs", "0"][..],
+            &["trainer", "train", "--out", "x", "--batch-size", "0"],
+            &["trainer", "train", "--out", "x", "--activation", "swish"],
+            &["trainer", "train"],
+            &["trainer", "train", "--out", "x", "--resume", "y"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["trainer", "train", "--out", "x"]).is_ok());
+    }
+}

@@ -1,0 +1,151 @@
+//! Test-set evaluation: loss, accuracy, per-class accuracy and the confusion matrix.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use burn::nn::loss::CrossEntropyLoss;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use data::{Normalization, Split};
+use model::Classifier;
+use serde::{Deserialize, Serialize};
+
+/// Batch size for evaluation (no gradients, so larger than training's).
+pub const EVAL_BATCH: usize = 500;
+
+/// The result of evaluating a model on a split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalResult {
+    /// Examples evaluated.
+    pub examples: usize,
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Fraction correct (0–1).
+    pub accuracy: f64,
+    /// Accuracy of each class (0–1), by label.
+    pub per_class_accuracy: Vec<f64>,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+/// Upload a batch of normalized images and labels.
+pub fn batch_tensors(
+    split: &Split,
+    indices: &[u32],
+    norm: &Normalization,
+    device: &Device,
+    images: &mut Vec<f32>,
+    labels: &mut Vec<i64>,
+) -> (Tensor<4>, Tensor<1, Int>) {
+    split.gather(indices, norm, images, labels);
+    let n = indices.len();
+    let x = Tensor::<4>::from_data(
+        TensorData::new(images.clone(), [n, 1, split.rows, split.cols]),
+        device,
+    );
+    let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [n]), device);
+    (x, y)
+}
+
+/// Evaluate `model` (on a device without autodiff) on the whole of `split`.
+pub fn evaluate<M: Classifier>(
+    model: &M,
+    split: &Split,
+    norm: &Normalization,
+    device: &Device,
+    num_classes: usize,
+) -> Result<EvalResult> {
+    let loss_fn = CrossEntropyLoss::new(None, device);
+    let mut confusion = vec![vec![0usize; num_classes]; num_classes];
+    let mut loss_sum = 0.0f64;
+    let order: Vec<u32> = (0..split.len() as u32).collect();
+    let (mut xb, mut yb) = (Vec::new(), Vec::new());
+    for idx in order.chunks(EVAL_BATCH) {
+        let (x, y) = batch_tensors(split, idx, norm, device, &mut xb, &mut yb);
+        let logits = model.forward(x);
+        let loss: f32 = loss_fn.forward(logits.clone(), y).into_scalar();
+        if !loss.is_finite() {
+            bail!("evaluation loss is {loss}: the weights contain NaN or infinity");
+        }
+        loss_sum += loss as f64 * idx.len() as f64;
+        let pred = logits.argmax(1).into_data().try_into_vec_as::<i64>()?;
+        for (&t, &p) in yb.iter().zip(&pred) {
+            confusion[t as usize][p as usize] += 1;
+        }
+    }
+    let n = split.len();
+    let correct: usize = (0..num_classes).map(|c| confusion[c][c]).sum();
+    let per_class_accuracy = confusion
+        .iter()
+        .enumerate()
+        .map(|(c, row)| {
+            let total: usize = row.iter().sum();
+            if total == 0 {
+                0.0
+            } else {
+                row[c] as f64 / total as f64
+            }
+        })
+        .collect();
+    Ok(EvalResult {
+        examples: n,
+        loss: loss_sum / n.max(1) as f64,
+        accuracy: correct as f64 / n.max(1) as f64,
+        per_class_accuracy,
+        confusion,
+    })
+}
+
+/// Options of `trainer eval`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    /// The run directory to evaluate.
+    #[arg(value_name = "RUN_DIR")]
+    pub run: PathBuf,
+    /// Dataset directory, or `sample` for the embedded sample [default: the run's own data].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<String>,
+    /// Evaluate only the first N test images.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub test_limit: Option<u64>,
+    /// Backend to evaluate on [default: the run's backend if compiled in, else flex].
+    #[arg(long, value_enum)]
+    pub backend: Option<crate::backend::BackendKind>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Render an evaluation as text: totals, per-class accuracy, confusion matrix.
+pub fn render(result: &EvalResult, class_names: &[&str]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "test accuracy {:.2}%  loss {:.4}  ({} images)\n",
+        result.accuracy * 100.0,
+        result.loss,
+        result.examples
+    );
+    let _ = writeln!(s, "per-class accuracy:");
+    for (c, acc) in result.per_class_accuracy.iter().enumerate() {
+        let name = class_names.get(c).copied().unwrap_or("?");
+        let _ = writeln!(s, "  {c} {name:<12} {:>6.2}%", acc * 100.0);
+    }
+    let _ = writeln!(
+        s,
+        "\nconfusion matrix (rows: true class, columns: predicted):"
+    );
+    let _ = write!(s, "     ");
+    for c in 0..result.confusion.len() {
+        let _ = write!(s, "{c:>6}");
+    }
+    s.push('\n');
+    for (t, row) in result.confusion.iter().enumerate() {
+        let _ = write!(s, "  {t:>2} ");
+        for v in row {
+            let _ = write!(s, "{v:>6}");
+        }
+        s.push('\n');
+    }
+    s
+}

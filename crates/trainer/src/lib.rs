@@ -1,0 +1,116 @@
+//! The `trainer` command: train, evaluate and benchmark the filterlab models.
+//!
+//! The binary is a thin wrapper around [`run`]; the end-to-end tests call the same functions.
+//! [`backend`] is the only module that knows which Burn backends were compiled in.
+
+pub mod backend;
+pub mod bench;
+pub mod cli;
+pub mod eval;
+pub mod fsio;
+pub mod init;
+pub mod progress;
+pub mod run;
+pub mod train;
+pub mod weights;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{Cli, Command};
+use crate::run::RunDir;
+
+/// Size the CPU backends' thread pool. Only the first call in a process has an effect.
+pub fn set_threads(threads: Option<u64>) -> Result<()> {
+    if let Some(n) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global()
+            .context("cannot size the thread pool (--threads)")?;
+    }
+    Ok(())
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    set_threads(cli.threads)?;
+    match cli.command {
+        Command::Train(args) => match train::train(&args)? {
+            train::Outcome::Finished(s) => {
+                let run = args.resume.or(args.out).expect("clap requires one");
+                println!(
+                    "{}: test accuracy {:.2}%, loss {:.4}, {:.0} img/s, {:.1} s; weights sha256 {}",
+                    run.display(),
+                    s.test_accuracy * 100.0,
+                    s.test_loss,
+                    s.train_images_per_sec,
+                    s.wall_seconds,
+                    &s.weights_sha256[..16]
+                );
+            }
+            train::Outcome::Stopped { epochs_done } => {
+                println!("stopped after epoch {epochs_done}; continue with --resume");
+            }
+        },
+        Command::Eval(args) => {
+            let result = eval_run(&args)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                print!("{}", eval::render(&result, &data::FASHION_CLASSES));
+            }
+        }
+        Command::Bench(args) => {
+            let r = bench::bench(&args)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", bench::render(&r));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `trainer eval`: load a finished run and evaluate it.
+pub fn eval_run(args: &eval::EvalArgs) -> Result<eval::EvalResult> {
+    let run = RunDir::new(&args.run);
+    let config = run.load_config()?;
+    if !run.model().is_file() {
+        anyhow::bail!(
+            "{} has no model.bpk: the run has not finished (resume it with `trainer train --resume {0}`)",
+            args.run.display()
+        );
+    }
+    let backend = args.backend.unwrap_or(if config.backend.is_compiled() {
+        config.backend
+    } else {
+        backend::BackendKind::default_compiled()
+    });
+    let device = backend.device()?;
+    let mut data = train::load_run_data(&config, args.data.as_deref())?;
+    if let Some(n) = args.test_limit {
+        data.test = data.test.truncated(n as usize);
+    }
+    let side = match &config.model {
+        model::ModelSpec::Ref(c) => c.image_size,
+        model::ModelSpec::Plain(c) => c.image_size,
+    };
+    if (data.test.rows, data.test.cols) != (side, side) {
+        anyhow::bail!(
+            "the model takes {side}×{side} images but {} has {}×{}",
+            data.identity.location,
+            data.test.rows,
+            data.test.cols
+        );
+    }
+    model::with_model!(&config.model, &device, None, |m| {
+        let m = run::load_module(m, &run.model(), &config.model)?;
+        eval::evaluate(
+            &m,
+            &data.test,
+            &config.normalization,
+            &device,
+            train::NUM_CLASSES,
+        )
+    })
+}

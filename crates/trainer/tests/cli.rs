@@ -1,0 +1,37 @@
+//! The binary's exit status and error output.
+
+use std::process::Command;
+
+fn trainer(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .output()
+        .expect("trainer runs")
+}
+
+#[test]
+fn help_and_version() {
+    let out = trainer(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["train", "eval", "bench"] {
+        assert!(text.contains(cmd), "{text}");
+    }
+    assert!(trainer(&["train", "--help"]).status.success());
+    assert!(trainer(&["--version"]).status.success());
+}
+
+#[test]
+fn errors_exit_non_zero_with_the_chain() {
+    let out = trainer(&["eval", "/no/such/run"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: run directory /no/such/run does not exist"),
+        "{err}"
+    );
+
+    let out = trainer(&["train", "--out", "/tmp/x", "--epochs", "0"]);
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--epochs"));
+}

@@ -1,0 +1,61 @@
+//! Helpers for the end-to-end tests in `tests/`: run `trainer` commands in-process on the
+//! committed Fashion-MNIST sample.
+
+use std::path::Path;
+
+use clap::Parser;
+
+/// Run a `trainer` command line (without the program name) in this process.
+pub fn trainer(args: &[&str]) -> anyhow::Result<()> {
+    let cli =
+        trainer::cli::Cli::try_parse_from(std::iter::once("trainer").chain(args.iter().copied()))?;
+    trainer::run(cli)
+}
+
+/// The error chain of a failed command, joined with `: ` (as the binary prints it).
+pub fn error_chain(err: &anyhow::Error) -> String {
+    format!("{err:#}")
+}
+
+/// Options for a fast training run on a slice of the sample.
+pub const QUICK: &[&str] = &[
+    "--data",
+    "sample",
+    "--train-limit",
+    "1024",
+    "--test-limit",
+    "256",
+    "--quiet",
+];
+
+/// Train a quick run into `out` with extra options; panics on failure.
+pub fn quick_run(out: &Path, extra: &[&str]) {
+    let out = out.to_str().expect("utf-8 path");
+    let mut args = vec!["train", "--out", out];
+    args.extend_from_slice(QUICK);
+    args.extend_from_slice(extra);
+    if let Err(e) = trainer(&args) {
+        panic!("trainer {args:?} failed: {}", error_chain(&e));
+    }
+}
+
+/// Read a JSON file of a run.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("readable")).expect("valid JSON")
+}
+
+/// The metrics of a run without the timing fields, for exact comparison.
+pub fn metrics_without_timings(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .expect("metrics.jsonl")
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("valid line");
+            let o = v.as_object_mut().expect("object");
+            for k in ["train_seconds", "seconds", "train_images_per_sec"] {
+                o.remove(k);
+            }
+            v
+        })
+        .collect()
+}

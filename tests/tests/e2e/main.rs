@@ -1,0 +1,4 @@
+//! End-to-end tests of the `trainer` commands on the committed Fashion-MNIST sample.
+
+mod errors;
+mod reproducibility;

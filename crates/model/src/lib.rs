@@ -19,7 +19,6 @@ pub use plain::{PlainCnn, PlainCnnConfig};
 pub use reference::{RefCnn, RefCnnConfig};
 
 use burn::module::Module;
-use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -172,33 +171,38 @@ impl ModelSpec {
     }
 }
 
-/// Call `$body` with `$model` bound to the model `$spec` describes, built on `$device` with
-/// `$init` (an `Option<burn::nn::Initializer>`). Every arm is the same code, monomorphized for
-/// one architecture: the way to write code generic over [`ModelSpec`].
+/// Call `$body` with `$model` bound to the model `$spec` describes, built on `$device`. Every arm
+/// is the same code, monomorphized for one architecture: the way to write code generic over
+/// [`ModelSpec`]. Parameters are Burn's lazy defaults until something initializes or loads them.
 #[macro_export]
 macro_rules! with_model {
-    ($spec:expr, $device:expr, $init:expr, |$model:ident| $body:expr) => {
+    ($spec:expr, $device:expr, |$model:ident| $body:expr) => {
         match $spec {
             $crate::ModelSpec::Ref(c) => {
-                let $model = c.init_with($device, $init);
+                let $model = c.init($device);
                 $body
             }
             $crate::ModelSpec::Plain(c) => {
-                let $model = c.init_with($device, $init);
+                let $model = c.init($device);
                 $body
             }
         }
     };
 }
 
-/// Initializer for a layer: the requested one, or the layer type's Burn default.
-pub(crate) fn pick(init: &Option<Initializer>, default: Initializer) -> Initializer {
-    init.clone().unwrap_or(default)
-}
-
 /// Number of parameters of the model `spec` describes.
 pub fn num_params(spec: &ModelSpec, device: &Device) -> usize {
-    with_model!(spec, device, None, |m| m.num_params())
+    with_model!(spec, device, |m| m.num_params())
+}
+
+impl ModelSpec {
+    /// Side of the square input images.
+    pub fn image_size(&self) -> usize {
+        match self {
+            ModelSpec::Ref(c) => c.image_size,
+            ModelSpec::Plain(c) => c.image_size,
+        }
+    }
 }
 
 #[cfg(test)]

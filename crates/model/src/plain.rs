@@ -3,11 +3,11 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
 use crate::layers::{LayerInfo, conv_info, linear_info};
-use crate::{Activation, Classifier, ModelError, Tap, pick};
+use crate::{Activation, Classifier, ModelError, Tap};
 
 /// Smallest and largest supported depth of [`PlainCnn`].
 pub const DEPTH_RANGE: std::ops::RangeInclusive<usize> = 2..=50;
@@ -19,7 +19,7 @@ pub struct PlainCnnConfig {
     #[config(default = 20)]
     pub depth: usize,
     /// Channels of every conv layer.
-    #[config(default = 16)]
+    #[config(default = 32)]
     pub width: usize,
     /// Nonlinearity after every conv layer.
     #[config(default = "Activation::Relu")]
@@ -73,24 +73,17 @@ impl PlainCnnConfig {
         Ok(())
     }
 
-    /// Build the model with Burn's default initializers.
+    /// Build the model. Its parameters are Burn's lazy defaults until initialized or loaded.
     pub fn init(&self, device: &Device) -> PlainCnn {
-        self.init_with(device, None)
-    }
-
-    /// Build the model, every layer initialized with `init` (Burn's layer defaults if `None`).
-    pub fn init_with(&self, device: &Device, init: Option<Initializer>) -> PlainCnn {
         let convs = (0..self.depth)
             .map(|i| {
                 let input = if i == 0 { 1 } else { self.width };
-                let mut c = Conv2dConfig::new([input, self.width], [3, 3])
+                let c = Conv2dConfig::new([input, self.width], [3, 3])
                     .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
-                c.initializer = pick(&init, c.initializer.clone());
                 c.init(device)
             })
             .collect();
-        let mut head = LinearConfig::new(self.width, self.num_classes);
-        head.initializer = pick(&init, head.initializer.clone());
+        let head = LinearConfig::new(self.width, self.num_classes);
         PlainCnn {
             convs,
             head: head.init(device),

@@ -4,12 +4,12 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::layers::{LayerInfo, conv_info, linear_info};
-use crate::{Activation, Classifier, ModelError, Tap, pick};
+use crate::{Activation, Classifier, ModelError, Tap};
 
 /// Configuration of [`RefCnn`].
 #[derive(Config, Debug, PartialEq)]
@@ -75,25 +75,15 @@ impl RefCnnConfig {
         Ok(())
     }
 
-    /// Build the model with Burn's default initializers.
+    /// Build the model. Its parameters are Burn's lazy defaults until initialized or loaded.
     pub fn init(&self, device: &Device) -> RefCnn {
-        self.init_with(device, None)
-    }
-
-    /// Build the model, every layer initialized with `init` (Burn's layer defaults if `None`).
-    pub fn init_with(&self, device: &Device, init: Option<Initializer>) -> RefCnn {
         let [c1, c2, h] = self.widths();
         let conv = |i, o| {
-            let mut c = Conv2dConfig::new([i, o], [3, 3])
+            let c = Conv2dConfig::new([i, o], [3, 3])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
-            c.initializer = pick(&init, c.initializer.clone());
             c.init(device)
         };
-        let linear = |i, o| {
-            let mut c = LinearConfig::new(i, o);
-            c.initializer = pick(&init, c.initializer.clone());
-            c.init(device)
-        };
+        let linear = |i, o| LinearConfig::new(i, o).init(device);
         let side = self.image_size / 4;
         RefCnn {
             conv1: conv(1, c1),

@@ -95,9 +95,8 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
     let ad = device.clone().autodiff();
     let data = DataSource::sample().load()?;
     let norm = data.normalization;
-    let cfg = RefCnnConfig::new();
-    device.seed(0);
-    let mut model = cfg.init(&ad);
+    let spec: init::InitSpec = "burn-default".parse()?;
+    let (mut model, _) = init::apply(RefCnnConfig::new().init(&ad), &spec, 0, &|_| None)?;
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let loss_fn = CrossEntropyLoss::new(None, &ad);
     let bs = args.batch_size as usize;

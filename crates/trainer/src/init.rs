@@ -1,107 +1,120 @@
-//! `--init`: Burn's built-in initializers, by name.
+//! `--init`: initialize a model with the `init` crate, LSUV included.
 
-use anyhow::{Result, bail};
-use burn::nn::Initializer;
+use anyhow::{Context, Result};
+use burn::tensor::{Device, Tensor};
+use data::{Normalization, Split, epoch_order};
+use init::{InitSpec, LsuvLayer, Nonlinearity, ResolvedParam, Scheme};
+use model::{Activation, Classifier};
+use serde::{Deserialize, Serialize};
 
-/// Names accepted by [`parse`], for help and errors.
-pub const NAMES: &str = "burn-default, kaiming-uniform, kaiming-normal, xavier-uniform, \
-xavier-normal, zeros, ones, constant:V, normal:STD, uniform:A (U(-A, A))";
+use crate::eval::batch_tensors;
 
-/// Parse an initializer name. `burn-default` (`None`) keeps each layer type's Burn default
-/// (Kaiming-uniform with gain 1/√3, i.e. U(±1/√fan_in), applied to weights and biases alike).
-pub fn parse(spec: &str) -> Result<Option<Initializer>> {
-    let (name, arg) = match spec.split_once(':') {
-        Some((n, a)) => (n, Some(a)),
-        None => (spec, None),
-    };
-    let value = |what: &str| -> Result<f64> {
-        let a = arg.ok_or_else(|| anyhow::anyhow!("--init {name} needs a value: {name}:{what}"))?;
-        let v: f64 = a
-            .parse()
-            .map_err(|_| anyhow::anyhow!("--init {spec}: '{a}' is not a number"))?;
-        if !v.is_finite() {
-            bail!("--init {spec}: the value must be finite");
-        }
-        Ok(v)
-    };
-    let no_arg = || -> Result<()> {
-        if arg.is_some() {
-            bail!("--init {name} takes no value");
-        }
-        Ok(())
-    };
-    let gain_relu = std::f64::consts::SQRT_2;
-    Ok(Some(match name {
-        "burn-default" => {
-            no_arg()?;
-            return Ok(None);
-        }
-        "kaiming-uniform" | "he-uniform" => {
-            no_arg()?;
-            Initializer::KaimingUniform {
-                gain: gain_relu,
-                fan_out_only: false,
-            }
-        }
-        "kaiming-normal" | "he-normal" | "he" => {
-            no_arg()?;
-            Initializer::KaimingNormal {
-                gain: gain_relu,
-                fan_out_only: false,
-            }
-        }
-        "xavier-uniform" => {
-            no_arg()?;
-            Initializer::XavierUniform { gain: 1.0 }
-        }
-        "xavier-normal" | "xavier" => {
-            no_arg()?;
-            Initializer::XavierNormal { gain: 1.0 }
-        }
-        "zeros" => {
-            no_arg()?;
-            Initializer::Zeros
-        }
-        "ones" => {
-            no_arg()?;
-            Initializer::Ones
-        }
-        "constant" => Initializer::Constant { value: value("V")? },
-        "normal" => {
-            let std = value("STD")?;
-            if std < 0.0 {
-                bail!("--init {spec}: the standard deviation must be ≥ 0");
-            }
-            Initializer::Normal { mean: 0.0, std }
-        }
-        "uniform" => {
-            let a = value("A")?.abs();
-            Initializer::Uniform { min: -a, max: a }
-        }
-        _ => bail!("unknown --init '{spec}' (expected one of: {NAMES})"),
-    }))
+/// Images in the batch LSUV calibrates on.
+pub const LSUV_BATCH: usize = 256;
+
+/// What a run records about its initialization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitRecord {
+    /// The spec, in canonical form.
+    pub spec: String,
+    /// The scheme and law chosen for every parameter.
+    pub params: Vec<ResolvedParam>,
+    /// What LSUV did, layer by layer, if it ran.
+    pub lsuv: Option<Vec<LsuvLayer>>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Parse `--init`, naming the option in errors.
+pub fn parse(spec: &str) -> Result<InitSpec> {
+    spec.parse::<InitSpec>()
+        .with_context(|| format!("invalid --init '{spec}'"))
+}
 
-    #[test]
-    fn names_parse_and_errors_are_clear() {
-        assert!(parse("burn-default").unwrap().is_none());
-        assert!(matches!(
-            parse("constant:0.5").unwrap(),
-            Some(Initializer::Constant { value }) if value == 0.5
-        ));
-        assert!(parse("normal:0.01").unwrap().is_some());
-        for bad in ["bogus", "constant", "normal:x", "zeros:1", "normal:-1"] {
-            assert!(parse(bad).is_err(), "{bad}");
-        }
-        assert!(
-            parse("bogus")
-                .unwrap_err()
-                .to_string()
-                .contains("kaiming-normal")
-        );
-    }
+/// The nonlinearity after each layer of `model`, for Kaiming's default gain.
+fn activations<M: Classifier>(model: &M) -> impl Fn(&str) -> Option<Nonlinearity> + use<M> {
+    let table: Vec<(String, Nonlinearity)> = model
+        .layers()
+        .into_iter()
+        .map(|l| {
+            let nl = match l.activation {
+                Some(Activation::Relu) => Nonlinearity::Relu,
+                Some(Activation::LeakyRelu) => Nonlinearity::LeakyRelu(Activation::LEAKY_SLOPE),
+                Some(Activation::Tanh) => Nonlinearity::Tanh,
+                Some(Activation::Identity) | None => Nonlinearity::Linear,
+            };
+            (l.name, nl)
+        })
+        .collect();
+    move |layer: &str| table.iter().find(|(n, _)| n == layer).map(|(_, nl)| *nl)
+}
+
+/// Initialize `model` as `spec` says with `seed`. LSUV layers are calibrated on a batch of
+/// `LSUV_BATCH` training images drawn with the run's seed.
+pub fn initialize<M: Classifier>(
+    model: M,
+    spec: &InitSpec,
+    seed: u64,
+    train: &Split,
+    norm: &Normalization,
+    device: &Device,
+) -> Result<(M, InitRecord)> {
+    let lookup = activations(&model);
+    let (model, params) = init::apply(model, spec, seed, &lookup)?;
+    let (model, lsuv) = if spec.uses_lsuv() {
+        let layers = model.layers();
+        let (weights, tol, max_iter) = lsuv_targets(spec, &layers);
+        let order = epoch_order(train.len(), seed ^ 0x15_0f, 0);
+        let idx = &order[..LSUV_BATCH.min(order.len())];
+        let (x, _) = batch_tensors(train, idx, norm, device, &mut Vec::new(), &mut Vec::new());
+        let positions: Vec<usize> = weights
+            .iter()
+            .map(|w| {
+                layers
+                    .iter()
+                    .position(|l| format!("{}.weight", l.name) == *w)
+                    .expect("from the table")
+            })
+            .collect();
+        let outputs = |m: &M| -> Vec<Tensor<4>> {
+            let (logits, taps) = m.forward_taps(x.clone());
+            let [n, k] = logits.dims();
+            let mut all: Vec<Tensor<4>> = taps.into_iter().map(|t| t.pre).collect();
+            all.push(logits.reshape([n, k, 1, 1]));
+            positions.iter().map(|&p| all[p].clone()).collect()
+        };
+        let (model, report) = init::lsuv(model, &weights, outputs, tol, max_iter)?;
+        (model, Some(report))
+    } else {
+        (model, None)
+    };
+    Ok((
+        model,
+        InitRecord {
+            spec: spec.to_string(),
+            params,
+            lsuv,
+        },
+    ))
+}
+
+/// The weights whose scheme is LSUV, in forward order, with the tolerance and iteration limit.
+fn lsuv_targets(spec: &InitSpec, layers: &[model::LayerInfo]) -> (Vec<String>, f64, usize) {
+    let (mut tol, mut max_iter) = (0.1, 10);
+    let weights = layers
+        .iter()
+        .map(|l| format!("{}.weight", l.name))
+        .filter(|w| {
+            let kind = init::ParamKind::Other;
+            match spec.scheme_for(w, kind) {
+                Scheme::Lsuv {
+                    tol: t,
+                    max_iter: m,
+                } => {
+                    (tol, max_iter) = (t, m);
+                    true
+                }
+                _ => false,
+            }
+        })
+        .collect();
+    (weights, tol, max_iter)
 }

@@ -91,10 +91,7 @@ pub fn eval_run(args: &eval::EvalArgs) -> Result<eval::EvalResult> {
     if let Some(n) = args.test_limit {
         data.test = data.test.truncated(n as usize);
     }
-    let side = match &config.model {
-        model::ModelSpec::Ref(c) => c.image_size,
-        model::ModelSpec::Plain(c) => c.image_size,
-    };
+    let side = config.model.image_size();
     if (data.test.rows, data.test.cols) != (side, side) {
         anyhow::bail!(
             "the model takes {side}×{side} images but {} has {}×{}",
@@ -103,7 +100,7 @@ pub fn eval_run(args: &eval::EvalArgs) -> Result<eval::EvalResult> {
             data.test.cols
         );
     }
-    model::with_model!(&config.model, &device, None, |m| {
+    model::with_model!(&config.model, &device, |m| {
         let m = run::load_module(m, &run.model(), &config.model)?;
         eval::evaluate(
             &m,

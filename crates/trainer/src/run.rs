@@ -65,8 +65,8 @@ pub struct RunConfig {
     pub burn_version: String,
     /// Architecture.
     pub model: ModelSpec,
-    /// Initialization scheme, as given.
-    pub init: String,
+    /// Initialization: the spec, and the scheme and law of every parameter.
+    pub init: crate::init::InitRecord,
     /// Seed of every random draw (initialization, shuffling).
     pub seed: u64,
     /// Number of epochs.

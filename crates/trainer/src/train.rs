@@ -1,7 +1,6 @@
 //! `trainer train`: train a model, evaluate it every epoch, checkpoint, resume.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -54,7 +53,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = Arch::Ref)]
     pub model: Arch,
     /// Width: for `ref` a multiplier of its channels (default 1); for `plain` the channels of
-    /// every conv layer (default 16).
+    /// every conv layer (default 32).
     #[arg(long, value_name = "W")]
     pub width: Option<f64>,
     /// Number of conv layers of the plain CNN (2–50).
@@ -95,8 +94,10 @@ pub struct TrainArgs {
     /// Evaluate on the first N test images only.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub test_limit: Option<u64>,
-    /// Initialization of weights and biases (Burn's built-in initializers).
-    #[arg(long, value_name = "SCHEME", default_value = "burn-default", long_help = format!("Initialization of weights and biases (Burn's built-in initializers): {}", crate::init::NAMES))]
+    /// Initialization: a scheme for every weight, optionally followed by `;PATTERN=SCHEME`
+    /// overrides by parameter path (e.g. `he;fc2.*=xavier-uniform`). Biases are zero unless a
+    /// pattern says otherwise (the framework defaults have their own bias rule).
+    #[arg(long, value_name = "SPEC", default_value = "burn-default", long_help = format!("Initialization: a scheme for every weight, optionally followed by `;PATTERN=SCHEME` overrides by parameter path, e.g. `he;fc2.*=xavier-uniform` or `constant(0.01)+noise(1e-4)`. Biases are zero unless a pattern says otherwise (pytorch-default and burn-default keep their U(±1/√fan_in) bias rule). Every value is drawn on the host from the seed and the parameter's path, so the same seed gives the same initial weights on every backend.\n\nSchemes: {}", init::SCHEME_HELP))]
     pub init: String,
     /// Backend [default: flex].
     #[arg(long, value_enum)]
@@ -111,10 +112,6 @@ pub struct TrainArgs {
     #[arg(long, hide = true)]
     pub stop_after: Option<usize>,
 }
-
-/// Serializes Burn's process-global RNG between seeding and the end of initialization, so runs
-/// in the same process (tests) cannot interleave their draws.
-static INIT_RNG: Mutex<()> = Mutex::new(());
 
 /// How a call to [`train`] ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,19 +142,30 @@ struct Session {
 /// Train as `args` say: a new run, or the resumption of an interrupted one.
 pub fn train(args: &TrainArgs) -> Result<Outcome> {
     let started = Instant::now();
-    let session = match &args.resume {
+    let mut session = match &args.resume {
         Some(dir) => resume_session(dir, args, started)?,
         None => new_session(args, started)?,
     };
-    let init = crate::init::parse(&session.config.init)?;
     let spec = session.config.model.clone();
-    with_model!(&spec, &session.train_device, init.clone(), |model| {
-        {
-            let _guard = INIT_RNG.lock().unwrap_or_else(|e| e.into_inner());
-            // Parameters initialize lazily: seed, then force every draw while holding the lock.
-            session.train_device.seed(session.config.seed);
-            crate::weights::force_init(&model);
-        }
+    with_model!(&spec, &session.train_device, |model| {
+        let model = if session.start_epoch == 0 {
+            // A new run: initialize (every value drawn on the host from the seed), then record
+            // what was drawn in config.json.
+            let init_spec = crate::init::parse(&session.config.init.spec)?;
+            let (model, record) = crate::init::initialize(
+                model,
+                &init_spec,
+                session.config.seed,
+                &session.data.train,
+                &session.data.normalization,
+                &session.train_device,
+            )?;
+            session.config.init = record;
+            write_json(&session.run.config(), &session.config)?;
+            model
+        } else {
+            model
+        };
         fit(model, &session)
     })
 }
@@ -190,7 +198,7 @@ fn model_spec(args: &TrainArgs, image_size: usize) -> Result<ModelSpec> {
                 .with_image_size(image_size),
         ),
         Arch::Plain => {
-            let width = args.width.unwrap_or(16.0);
+            let width = args.width.unwrap_or(32.0);
             if width.fract() != 0.0 || width < 1.0 {
                 bail!("--width {width} is invalid for the plain CNN: it is a channel count");
             }
@@ -247,7 +255,11 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
         filterlab_version: env!("CARGO_PKG_VERSION").to_string(),
         burn_version: "0.22.1".to_string(),
         model: spec,
-        init: args.init.clone(),
+        init: crate::init::InitRecord {
+            spec: crate::init::parse(&args.init)?.to_string(),
+            params: Vec::new(),
+            lsuv: None,
+        },
         seed: args.seed,
         epochs: args.epochs as usize,
         batch_size: args.batch_size as usize,
@@ -270,8 +282,7 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
         backend,
         threads: rayon::current_num_threads(),
     };
-    write_json(&run.config(), &config)?;
-    for stale in [run.metrics(), run.summary(), run.model()] {
+    for stale in [run.config(), run.metrics(), run.summary(), run.model()] {
         let _ = std::fs::remove_file(stale);
     }
     let _ = std::fs::remove_dir_all(run.checkpoint());
@@ -472,7 +483,7 @@ fn fit<M: Classifier>(model: M, s: &Session) -> Result<Outcome> {
             },
             cfg.model.describe(),
             model.num_params(),
-            cfg.init,
+            cfg.init.spec,
             cfg.seed,
             train.len(),
             test.len(),

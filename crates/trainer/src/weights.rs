@@ -50,14 +50,3 @@ pub fn weights_sha256<M: Module>(module: &M) -> String {
     }
     format!("{:x}", h.finalize())
 }
-
-/// Initialize every lazily initialized parameter now, in traversal order.
-pub fn force_init<M: Module>(module: &M) {
-    struct Touch;
-    impl ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    module.visit(&mut Touch);
-}

@@ -112,7 +112,9 @@ fn mismatched_checkpoint_is_refused() {
 fn bad_options_and_outputs_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    assert!(train_err(&out, &["--init", "bogus"]).contains("unknown --init 'bogus'"));
+    assert!(
+        train_err(&out, &["--init", "bogus"]).contains("unknown initialization scheme 'bogus'")
+    );
     assert!(train_err(&out, &["--lr", "-1"]).contains("--lr -1"));
     assert!(train_err(&out, &["--model", "plain", "--depth", "60"]).contains("depth"));
     assert!(train_err(&out, &["--epochs", "0"]).contains("--epochs"));
@@ -135,6 +137,6 @@ fn bad_options_and_outputs_are_refused() {
 #[test]
 fn nan_loss_stops_with_epoch_and_step() {
     let dir = tempfile::tempdir().unwrap();
-    let err = train_err(&dir.path().join("run"), &["--init", "normal:1e12"]);
+    let err = train_err(&dir.path().join("run"), &["--init", "normal(0, 1e12)"]);
     assert!(err.contains("epoch 1, step 1/"), "{err}");
 }

@@ -1,0 +1,209 @@
+//! Initializing any Burn module by parameter path.
+
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::InitError;
+use crate::rng::ParamRng;
+use crate::scheme::{Law, Nonlinearity, ParamKind, ParamShape};
+use crate::spec::InitSpec;
+
+/// A float parameter of a module: its path, role and shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamSlot {
+    /// Path, e.g. `conv1.weight`.
+    pub path: String,
+    /// Role, from the enclosing module's type and the field name.
+    pub kind: ParamKind,
+    /// Shape.
+    pub shape: Vec<usize>,
+}
+
+/// What was decided for one parameter, for the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedParam {
+    /// Path.
+    pub path: String,
+    /// Role.
+    pub kind: ParamKind,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Fan-in of its layer.
+    pub fan_in: usize,
+    /// Fan-out of its layer.
+    pub fan_out: usize,
+    /// The scheme, canonical text.
+    pub scheme: String,
+    /// The concrete law, e.g. `N(0, 4.7140e-1²)`.
+    pub law: String,
+}
+
+/// Every float parameter of `module`, in traversal order, without initializing lazy ones.
+pub fn collect_params<M: Module>(module: &M) -> Vec<ParamSlot> {
+    struct Collect {
+        stack: Vec<(String, String)>,
+        out: Vec<ParamSlot>,
+    }
+    impl ModuleVisitor for Collect {
+        fn enter_module(&mut self, name: &str, container: &str) {
+            self.stack.push((name.to_string(), container.to_string()));
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.stack.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let path = self
+                .stack
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(".");
+            let (name, container) = self
+                .stack
+                .last()
+                .map_or(("", ""), |(n, c)| (n.as_str(), c.as_str()));
+            let shape = param.lazy_shape().to_vec();
+            let kind = match (name, container, shape.len()) {
+                ("bias", _, 1) => ParamKind::Bias,
+                ("weight", c, 4) if c.ends_with("Conv2d") => ParamKind::ConvWeight,
+                ("weight", c, 2) if c.ends_with("Linear") => ParamKind::LinearWeight,
+                (_, _, 4) => ParamKind::ConvWeight,
+                _ => ParamKind::Other,
+            };
+            self.out.push(ParamSlot { path, kind, shape });
+        }
+    }
+    let mut c = Collect {
+        stack: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut c);
+    c.out
+}
+
+/// The layer a parameter belongs to: its path without the last component.
+fn layer_of(path: &str) -> &str {
+    path.rsplit_once('.').map_or("", |(l, _)| l)
+}
+
+/// Decide the law of every parameter. `activation(layer)` names the nonlinearity after a layer
+/// (used by Kaiming schemes without an explicit one, and by `burn-default`-style bias rules
+/// through the layer's fans).
+pub fn resolve(
+    slots: &[ParamSlot],
+    spec: &InitSpec,
+    activation: &dyn Fn(&str) -> Option<Nonlinearity>,
+) -> Result<Vec<(ResolvedParam, Law, ParamShape)>, InitError> {
+    spec.check_patterns(slots.iter().map(|s| s.path.as_str()))?;
+    // A bias takes its layer's fans, from the layer's weight.
+    let weight_fans: HashMap<&str, (usize, usize)> = slots
+        .iter()
+        .filter(|s| s.kind != ParamKind::Bias)
+        .map(|s| (layer_of(&s.path), ParamShape::fans(s.kind, &s.shape)))
+        .collect();
+    slots
+        .iter()
+        .map(|s| {
+            let (fan_in, fan_out) = match s.kind {
+                ParamKind::Bias => weight_fans
+                    .get(layer_of(&s.path))
+                    .copied()
+                    .unwrap_or((s.shape[0], s.shape[0])),
+                kind => ParamShape::fans(kind, &s.shape),
+            };
+            let shape = ParamShape {
+                kind: s.kind,
+                shape: s.shape.clone(),
+                fan_in,
+                fan_out,
+            };
+            let scheme = spec.scheme_for(&s.path, s.kind);
+            let law = scheme
+                .resolve(&shape, activation(layer_of(&s.path)))
+                .map_err(|e| InitError::Param {
+                    path: s.path.clone(),
+                    source: Box::new(e),
+                })?;
+            Ok((
+                ResolvedParam {
+                    path: s.path.clone(),
+                    kind: s.kind,
+                    shape: s.shape.clone(),
+                    fan_in,
+                    fan_out,
+                    scheme: scheme.to_string(),
+                    law: law.to_string(),
+                },
+                law,
+                shape,
+            ))
+        })
+        .collect()
+}
+
+/// Initialize every float parameter of `module` as `spec` says, drawing each parameter's values
+/// from [`ParamRng::new(seed, path)`](ParamRng::new) on the host and uploading them to the
+/// parameter's device. Parameter ids are kept. Returns the module and what was decided.
+///
+/// LSUV in `spec` only does its orthogonal pre-initialization here; run [`crate::lsuv`] after.
+pub fn apply<M: Module>(
+    module: M,
+    spec: &InitSpec,
+    seed: u64,
+    activation: &dyn Fn(&str) -> Option<Nonlinearity>,
+) -> Result<(M, Vec<ResolvedParam>), InitError> {
+    let slots = collect_params(&module);
+    let resolved = resolve(&slots, spec, activation)?;
+    let mut values = HashMap::new();
+    for (r, law, shape) in &resolved {
+        let mut rng = ParamRng::new(seed, &r.path);
+        let v = law.sample(shape, &mut rng).map_err(|e| InitError::Param {
+            path: r.path.clone(),
+            source: Box::new(e),
+        })?;
+        values.insert(r.path.clone(), v);
+    }
+    let mut mapper = Replace {
+        path: Vec::new(),
+        values,
+    };
+    let module = module.map(&mut mapper);
+    Ok((module, resolved.into_iter().map(|(r, _, _)| r).collect()))
+}
+
+/// Replaces parameters by path with host values.
+struct Replace {
+    path: Vec<String>,
+    values: HashMap<String, Vec<f32>>,
+}
+
+impl ModuleMapper for Replace {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        match self.values.remove(&self.path.join(".")) {
+            Some(v) => replace_param(param, v),
+            None => param,
+        }
+    }
+}
+
+/// A parameter with the same id and device holding `values` (in storage order), trainable.
+pub(crate) fn replace_param<const D: usize>(
+    param: Param<Tensor<D>>,
+    values: Vec<f32>,
+) -> Param<Tensor<D>> {
+    let device = param.lazy_device();
+    let shape = param.lazy_shape();
+    let tensor = Tensor::<D>::from_data(TensorData::new(values, shape), &device);
+    let mut new = Param::from_tensor(tensor);
+    new.id = param.id;
+    new
+}

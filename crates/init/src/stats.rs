@@ -1,0 +1,84 @@
+//! Activation and gradient statistics of a network at initialization.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Gradients, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Statistics of one layer's outputs on a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerStats {
+    /// Layer name.
+    pub layer: String,
+    /// Mean of the pre-activations.
+    pub pre_mean: f64,
+    /// Standard deviation of the pre-activations.
+    pub pre_std: f64,
+    /// Mean after the nonlinearity.
+    pub post_mean: f64,
+    /// Standard deviation after the nonlinearity.
+    pub post_std: f64,
+    /// Fraction of units (channel × position) that are ≤ 0 after the nonlinearity for every
+    /// example of the batch.
+    pub dead_fraction: f64,
+    /// Standard deviation of the loss gradient with respect to the layer's weight.
+    pub weight_grad_std: Option<f64>,
+}
+
+/// Mean and (population) standard deviation of every element.
+pub fn mean_std<const D: usize>(t: &Tensor<D>) -> (f64, f64) {
+    let n = t.shape().num_elements();
+    let x = t.clone().reshape([n]);
+    let mean = x.clone().mean();
+    let c = x.sub(mean.clone());
+    let var: f32 = c.clone().mul(c).mean().into_scalar();
+    let mean: f32 = mean.into_scalar();
+    (mean as f64, (var as f64).sqrt())
+}
+
+/// Statistics of a layer from its pre- and post-activation maps `[N, C, H, W]`.
+pub fn layer_stats(layer: &str, pre: &Tensor<4>, post: &Tensor<4>) -> LayerStats {
+    let (pre_mean, pre_std) = mean_std(pre);
+    let (post_mean, post_std) = mean_std(post);
+    let [_, c, h, w] = post.dims();
+    // A unit is dead if it is never positive over the batch.
+    let alive = post.clone().greater_elem(0.0).int().sum_dim(0);
+    let dead: i64 = alive.equal_elem(0).int().sum().into_scalar();
+    LayerStats {
+        layer: layer.to_string(),
+        pre_mean,
+        pre_std,
+        post_mean,
+        post_std,
+        dead_fraction: dead as f64 / (c * h * w) as f64,
+        weight_grad_std: None,
+    }
+}
+
+/// Standard deviation of the gradient of every float parameter that has one, by path.
+pub fn grad_stds<M: Module>(module: &M, grads: &Gradients) -> Vec<(String, f64)> {
+    struct Visit<'a> {
+        path: Vec<String>,
+        grads: &'a Gradients,
+        out: Vec<(String, f64)>,
+    }
+    impl ModuleVisitor for Visit<'_> {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = param.val().grad(self.grads) {
+                self.out.push((self.path.join("."), mean_std(&g).1));
+            }
+        }
+    }
+    let mut v = Visit {
+        path: Vec::new(),
+        grads,
+        out: Vec::new(),
+    };
+    module.visit(&mut v);
+    v.out
+}

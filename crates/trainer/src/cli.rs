@@ -4,6 +4,8 @@ use clap::{Parser, Subcommand};
 
 use crate::bench::BenchArgs;
 use crate::eval::EvalArgs;
+use crate::initstats::InitStatsArgs;
+use crate::inspect::InspectArgs;
 use crate::train::TrainArgs;
 
 /// Train small CNNs on (Fashion-)MNIST and study their filters.
@@ -33,6 +35,12 @@ pub enum Command {
     Train(TrainArgs),
     /// Evaluate a run on the test split: accuracy, loss, per-class accuracy, confusion matrix.
     Eval(EvalArgs),
+    /// Compare initialization schemes on an untrained network: activation and gradient
+    /// statistics per layer next to the variance analysis (table, JSON, SVG).
+    InitStats(InitStatsArgs),
+    /// Per-layer filter statistics of a run: distinct filters, pairwise cosine similarity,
+    /// weight statistics, and an image of the first layer's filters.
+    Inspect(InspectArgs),
     /// Measure training and inference throughput of the reference CNN on the embedded sample.
     Bench(BenchArgs),
 }

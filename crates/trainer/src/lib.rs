@@ -9,6 +9,9 @@ pub mod cli;
 pub mod eval;
 pub mod fsio;
 pub mod init;
+pub mod initstats;
+pub mod inspect;
+pub mod plot;
 pub mod progress;
 pub mod run;
 pub mod train;
@@ -57,6 +60,22 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&result)?);
             } else {
                 print!("{}", eval::render(&result, &data::FASHION_CLASSES));
+            }
+        }
+        Command::InitStats(args) => {
+            let report = initstats::init_stats(&args)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", initstats::render(&report, &args.out));
+            }
+        }
+        Command::Inspect(args) => {
+            let inspection = inspect::inspect(&args)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&inspection)?);
+            } else {
+                print!("{}", inspect::render(&inspection));
             }
         }
         Command::Bench(args) => {

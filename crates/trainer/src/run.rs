@@ -23,7 +23,7 @@ use crate::backend::BackendKind;
 use crate::fsio::{read_json, write_atomic};
 
 /// Version of the run-directory format.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// Optimizer family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -192,15 +192,18 @@ impl RunDir {
                 self.path.display()
             );
         }
-        let config: RunConfig = read_json(&path)?;
-        if config.format != FORMAT {
+        let value: serde_json::Value = read_json(&path)?;
+        let format = value.get("format").and_then(serde_json::Value::as_u64);
+        if format != Some(FORMAT as u64) {
             bail!(
-                "{} has run format {}, this trainer reads format {FORMAT}",
+                "{} has run format {}, this trainer reads format {FORMAT}; retrain the run with \
+                 this version",
                 path.display(),
-                config.format
+                format.map_or("(none)".to_string(), |f| f.to_string())
             );
         }
-        Ok(config)
+        serde_json::from_value(value)
+            .with_context(|| format!("{} is not a valid run configuration", path.display()))
     }
 
     /// Read `summary.json` of a finished run.

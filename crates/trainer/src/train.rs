@@ -34,6 +34,53 @@ pub enum Arch {
     Plain,
 }
 
+/// Model options shared by the commands that build a model.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// Architecture [default: ref; plain for init-stats].
+    #[arg(long, value_enum)]
+    pub model: Option<Arch>,
+    /// Width: for `ref` a multiplier of its channels (default 1); for `plain` the channels of
+    /// every conv layer (default 32).
+    #[arg(long, value_name = "W")]
+    pub width: Option<f64>,
+    /// Number of conv layers of the plain CNN (2–50).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub depth: usize,
+    /// Nonlinearity of the plain CNN: relu, leaky-relu, tanh or identity.
+    #[arg(long, value_name = "NAME", default_value = "relu")]
+    pub activation: Activation,
+}
+
+impl ModelArgs {
+    /// The model these options describe, for square images of side `image_size`; `default` is
+    /// the architecture when `--model` is not given.
+    pub fn spec(&self, image_size: usize, default: Arch) -> Result<ModelSpec> {
+        let spec = match self.model.unwrap_or(default) {
+            Arch::Ref => ModelSpec::Ref(
+                RefCnnConfig::new()
+                    .with_width(self.width.unwrap_or(1.0))
+                    .with_image_size(image_size),
+            ),
+            Arch::Plain => {
+                let width = self.width.unwrap_or(32.0);
+                if width.fract() != 0.0 || width < 1.0 {
+                    bail!("--width {width} is invalid for the plain CNN: it is a channel count");
+                }
+                ModelSpec::Plain(
+                    PlainCnnConfig::new()
+                        .with_depth(self.depth)
+                        .with_width(width as usize)
+                        .with_activation(self.activation)
+                        .with_image_size(image_size),
+                )
+            }
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
 /// Options of `trainer train`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
@@ -49,19 +96,9 @@ pub struct TrainArgs {
     /// from the run's config.json; the result is bit-identical to an uninterrupted run.
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "out")]
     pub resume: Option<PathBuf>,
-    /// Architecture.
-    #[arg(long, value_enum, default_value_t = Arch::Ref)]
-    pub model: Arch,
-    /// Width: for `ref` a multiplier of its channels (default 1); for `plain` the channels of
-    /// every conv layer (default 32).
-    #[arg(long, value_name = "W")]
-    pub width: Option<f64>,
-    /// Number of conv layers of the plain CNN (2–50).
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub depth: usize,
-    /// Nonlinearity of the plain CNN: relu, leaky-relu, tanh or identity.
-    #[arg(long, value_name = "NAME", default_value = "relu")]
-    pub activation: Activation,
+    /// The model.
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Seed of every random draw: initialization and shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -190,31 +227,6 @@ fn validate_hyper(args: &TrainArgs, lr: f64) -> Result<()> {
     Ok(())
 }
 
-fn model_spec(args: &TrainArgs, image_size: usize) -> Result<ModelSpec> {
-    let spec = match args.model {
-        Arch::Ref => ModelSpec::Ref(
-            RefCnnConfig::new()
-                .with_width(args.width.unwrap_or(1.0))
-                .with_image_size(image_size),
-        ),
-        Arch::Plain => {
-            let width = args.width.unwrap_or(32.0);
-            if width.fract() != 0.0 || width < 1.0 {
-                bail!("--width {width} is invalid for the plain CNN: it is a channel count");
-            }
-            ModelSpec::Plain(
-                PlainCnnConfig::new()
-                    .with_depth(args.depth)
-                    .with_width(width as usize)
-                    .with_activation(args.activation)
-                    .with_image_size(image_size),
-            )
-        }
-    };
-    spec.validate()?;
-    Ok(spec)
-}
-
 fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
     let out = args
         .out
@@ -249,7 +261,7 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
             data.train.cols
         );
     }
-    let spec = model_spec(args, data.train.rows)?;
+    let spec = args.model.spec(data.train.rows, Arch::Ref)?;
     let config = RunConfig {
         format: FORMAT,
         filterlab_version: env!("CARGO_PKG_VERSION").to_string(),

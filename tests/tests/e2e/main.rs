@@ -1,4 +1,5 @@
 //! End-to-end tests of the `trainer` commands on the committed Fashion-MNIST sample.
 
 mod errors;
+mod init;
 mod reproducibility;

@@ -24,15 +24,27 @@ pub struct LayerStats {
     pub weight_grad_std: Option<f64>,
 }
 
-/// Mean and (population) standard deviation of every element.
+/// Mean and (population) standard deviation of every element. The values are divided by their
+/// largest magnitude first, so squares do not overflow f32 for exploding activations.
 pub fn mean_std<const D: usize>(t: &Tensor<D>) -> (f64, f64) {
     let n = t.shape().num_elements();
     let x = t.clone().reshape([n]);
+    let scale: f32 = x.clone().abs().max().into_scalar();
+    if !scale.is_finite() {
+        return (f64::NAN, f64::INFINITY);
+    }
+    if scale == 0.0 {
+        return (0.0, 0.0);
+    }
+    let x = x.div_scalar(scale);
     let mean = x.clone().mean();
     let c = x.sub(mean.clone());
     let var: f32 = c.clone().mul(c).mean().into_scalar();
     let mean: f32 = mean.into_scalar();
-    (mean as f64, (var as f64).sqrt())
+    (
+        mean as f64 * scale as f64,
+        (var as f64).sqrt() * scale as f64,
+    )
 }
 
 /// Statistics of a layer from its pre- and post-activation maps `[N, C, H, W]`.

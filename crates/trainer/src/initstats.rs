@@ -17,6 +17,7 @@ use crate::eval::batch_tensors;
 use crate::fsio::write_json;
 use crate::plot::{Chart, Series, line_chart};
 use crate::train::{Arch, ModelArgs};
+use plotters::prelude::SeriesLabelPosition;
 
 /// The schemes compared when no `--init` is given.
 pub const DEFAULT_SCHEMES: [&str; 5] = [
@@ -269,6 +270,7 @@ fn write_outputs(args: &InitStatsArgs, report: &InitStatsReport) -> Result<()> {
             x_label: "layer",
             y_label: "std (log scale)",
             log_y: true,
+            legend: SeriesLabelPosition::UpperLeft,
         },
         &series(&|l| Some(l.stats.post_std)),
     )?;
@@ -279,6 +281,7 @@ fn write_outputs(args: &InitStatsArgs, report: &InitStatsReport) -> Result<()> {
             x_label: "layer",
             y_label: "std (log scale)",
             log_y: true,
+            legend: SeriesLabelPosition::UpperLeft,
         },
         &series(&|l| l.stats.weight_grad_std),
     )?;

@@ -25,6 +25,8 @@ pub struct Chart<'a> {
     pub y_label: &'a str,
     /// Logarithmic y axis.
     pub log_y: bool,
+    /// Where the legend goes.
+    pub legend: SeriesLabelPosition,
 }
 
 fn visible(p: &(f64, f64), log_y: bool) -> bool {
@@ -56,6 +58,7 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
         let pad = ((y1 - y0) * 0.05).max(1e-9);
         (y0, y1) = (y0 - pad, y1 + pad);
     }
+    let x_integral = pts().all(|p| p.0.fract() == 0.0);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
@@ -69,9 +72,25 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
         macro_rules! draw {
             ($ctx:expr) => {{
                 let mut ctx = $ctx;
+                let y_fmt = |v: &f64| {
+                    if chart.log_y {
+                        format!("{v:.0e}")
+                    } else {
+                        format!("{v:.3}")
+                    }
+                };
+                let x_fmt = |v: &f64| {
+                    if x_integral {
+                        format!("{v:.0}")
+                    } else {
+                        format!("{v:.2}")
+                    }
+                };
                 ctx.configure_mesh()
                     .x_desc(chart.x_label)
                     .y_desc(chart.y_label)
+                    .x_label_formatter(&x_fmt)
+                    .y_label_formatter(&y_fmt)
                     .draw()
                     .map_err(|e| anyhow!("{e}"))?;
                 for (i, s) in series.iter().enumerate() {
@@ -98,7 +117,7 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
                 ctx.configure_series_labels()
                     .background_style(WHITE.mix(0.85))
                     .border_style(BLACK)
-                    .position(SeriesLabelPosition::UpperRight)
+                    .position(chart.legend.clone())
                     .draw()
                     .map_err(|e| anyhow!("{e}"))?;
             }};
@@ -190,6 +209,7 @@ mod tests {
                 x_label: "x",
                 y_label: "y",
                 log_y: true,
+                legend: SeriesLabelPosition::UpperRight,
             },
             &[Series {
                 label: "a".into(),

@@ -226,8 +226,19 @@ impl Normalization {
 /// The order in which epoch `epoch` (0-based) visits `n` examples: a Fisher–Yates shuffle driven
 /// by ChaCha8 keyed by `seed` on stream `epoch`. Independent of everything but its arguments.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<u32> {
+    shuffled(n, seed, epoch as u64)
+}
+
+/// A seeded order of `n` examples for analyses (initialization, activation statistics): the
+/// same shuffle as [`epoch_order`] on a stream no training epoch uses, so a prefix of it is a
+/// fixed random subset.
+pub fn analysis_order(n: usize, seed: u64) -> Vec<u32> {
+    shuffled(n, seed, u64::MAX)
+}
+
+fn shuffled(n: usize, seed: u64, stream: u64) -> Vec<u32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(epoch as u64);
+    rng.set_stream(stream);
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.shuffle(&mut rng);
     order
@@ -295,6 +306,11 @@ mod tests {
         assert_eq!(a, epoch_order(1000, 7, 0));
         assert_ne!(a, epoch_order(1000, 7, 1), "epochs must differ");
         assert_ne!(a, epoch_order(1000, 8, 0), "seeds must differ");
+        assert_ne!(
+            a,
+            analysis_order(1000, 7),
+            "analysis samples are not an epoch's order"
+        );
         let mut sorted = a.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..1000).collect::<Vec<u32>>());

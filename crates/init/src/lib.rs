@@ -12,11 +12,13 @@
 //!   gives bit-identical weights on every backend, in any visiting order, with any number of
 //!   threads, because values are drawn on the host by [`ParamRng`] and only then uploaded.
 //! - [`lsuv`]: the data-dependent rescaling of Mishkin & Matas (2016).
+//! - [`read_parameters`] / [`write_parameters`]: any module's parameters on the host, by path.
 //! - [`stats`]: activation and gradient statistics at initialization.
 
 mod apply;
 mod lsuv;
 mod ortho;
+mod params;
 pub mod rng;
 mod scheme;
 mod spec;
@@ -25,6 +27,7 @@ pub mod stats;
 pub use apply::{ParamSlot, ResolvedParam, apply, collect_params, resolve};
 pub use lsuv::{LsuvLayer, lsuv};
 pub use ortho::semi_orthogonal;
+pub use params::{HostParam, read_parameters, write_parameters};
 pub use rng::ParamRng;
 pub use scheme::{
     Distribution, FanMode, Law, Nonlinearity, ParamKind, ParamShape, SCHEME_HELP, Scheme,

@@ -99,3 +99,37 @@ pub(crate) fn linear_info(
         consumer_inputs_per_channel: usize::from(consumer.is_some()),
     }
 }
+
+impl LayerInfo {
+    /// Path of the weight parameter.
+    pub fn weight_path(&self) -> String {
+        format!("{}.weight", self.name)
+    }
+
+    /// Path of the bias parameter.
+    pub fn bias_path(&self) -> String {
+        format!("{}.bias", self.name)
+    }
+
+    /// Index of the weight element `(output channel o, position k within the filter)` in storage
+    /// order, where a filter is the `in·kh·kw` (conv) or `in` (linear) weights of one output.
+    pub fn weight_index(&self, o: usize, k: usize) -> usize {
+        match self.kind {
+            LayerKind::Conv2d => o * self.filter_len() + k,
+            LayerKind::Linear => k * self.out_channels + o,
+        }
+    }
+
+    /// Weights per filter: `in·kh·kw` for a conv, `in` for a linear layer.
+    pub fn filter_len(&self) -> usize {
+        self.weight_shape.iter().product::<usize>() / self.out_channels
+    }
+
+    /// Split a weight (storage order) into one filter per output channel.
+    pub fn filters(&self, weight: &[f32]) -> Vec<Vec<f32>> {
+        let len = self.filter_len();
+        (0..self.out_channels)
+            .map(|o| (0..len).map(|k| weight[self.weight_index(o, k)]).collect())
+            .collect()
+    }
+}

@@ -8,8 +8,11 @@
 //!   layer name ([`Tap`]), and the [`LayerInfo`] table (shapes, fans, and which layer consumes
 //!   each layer's output, for pruning and permutation).
 //!
+//! - [`features`]: streaming per-channel moments and correlations of feature maps.
+//!
 //! Models are backend-agnostic: they take a `burn::tensor::Device`.
 
+pub mod features;
 mod layers;
 mod plain;
 mod reference;
@@ -160,11 +163,17 @@ impl ModelSpec {
     /// A one-line description, e.g. `ref (width 1)` or `plain (depth 20, width 16, relu)`.
     pub fn describe(&self) -> String {
         match self {
-            ModelSpec::Ref(c) => format!("ref (width ×{})", c.width),
+            ModelSpec::Ref(c) => match c.channels {
+                Some(ch) => format!("ref (channels {ch:?})"),
+                None => format!("ref (width ×{})", c.width),
+            },
             ModelSpec::Plain(c) => format!(
-                "plain (depth {}, width {}, {})",
+                "plain (depth {}, {}, {})",
                 c.depth,
-                c.width,
+                match &c.widths {
+                    Some(w) => format!("widths {w:?}"),
+                    None => format!("width {}", c.width),
+                },
                 c.activation.name()
             ),
         }

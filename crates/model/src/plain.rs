@@ -30,6 +30,9 @@ pub struct PlainCnnConfig {
     /// Input image side (square images).
     #[config(default = 28)]
     pub image_size: usize,
+    /// Explicit channels of each conv layer, overriding `width` (a physically pruned model).
+    #[config(default = "None")]
+    pub widths: Option<Vec<usize>>,
 }
 
 /// `depth` conv 3×3 (stride 1, pad 1) layers of `width` channels, each followed by the
@@ -47,6 +50,13 @@ pub struct PlainCnn {
 }
 
 impl PlainCnnConfig {
+    /// Channels of each conv layer: explicit, or `width` everywhere.
+    pub fn layer_widths(&self) -> Vec<usize> {
+        self.widths
+            .clone()
+            .unwrap_or_else(|| vec![self.width; self.depth])
+    }
+
     /// Check the options.
     pub fn validate(&self) -> Result<(), ModelError> {
         if !DEPTH_RANGE.contains(&self.depth) {
@@ -54,6 +64,15 @@ impl PlainCnnConfig {
                 name: "depth",
                 value: self.depth.to_string(),
                 expected: "2 to 50 conv layers",
+            });
+        }
+        if let Some(w) = &self.widths
+            && (w.len() != self.depth || w.contains(&0))
+        {
+            return Err(ModelError::InvalidOption {
+                name: "widths",
+                value: format!("{w:?}"),
+                expected: "one positive channel count per conv layer",
             });
         }
         if !(1..=1024).contains(&self.width) {
@@ -75,15 +94,16 @@ impl PlainCnnConfig {
 
     /// Build the model. Its parameters are Burn's lazy defaults until initialized or loaded.
     pub fn init(&self, device: &Device) -> PlainCnn {
+        let widths = self.layer_widths();
         let convs = (0..self.depth)
             .map(|i| {
-                let input = if i == 0 { 1 } else { self.width };
-                let c = Conv2dConfig::new([input, self.width], [3, 3])
+                let input = if i == 0 { 1 } else { widths[i - 1] };
+                let c = Conv2dConfig::new([input, widths[i]], [3, 3])
                     .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
                 c.init(device)
             })
             .collect();
-        let head = LinearConfig::new(self.width, self.num_classes);
+        let head = LinearConfig::new(widths[self.depth - 1], self.num_classes);
         PlainCnn {
             convs,
             head: head.init(device),

@@ -23,6 +23,10 @@ pub struct RefCnnConfig {
     /// Input image side (square images).
     #[config(default = 28)]
     pub image_size: usize,
+    /// Explicit channel counts `[conv1, conv2, fc1]`, overriding the width multiplier (a
+    /// physically pruned model).
+    #[config(default = "None")]
+    pub channels: Option<[usize; 3]>,
 }
 
 /// The reference CNN:
@@ -44,9 +48,11 @@ pub struct RefCnn {
 }
 
 impl RefCnnConfig {
-    /// Channel counts `[conv1, conv2, fc1]` after the width multiplier.
+    /// Channel counts `[conv1, conv2, fc1]`: explicit, or after the width multiplier.
     pub fn widths(&self) -> [usize; 3] {
-        [32.0, 64.0, 128.0].map(|w: f64| ((w * self.width).round() as usize).max(1))
+        self.channels.unwrap_or_else(|| {
+            [32.0, 64.0, 128.0].map(|w: f64| ((w * self.width).round() as usize).max(1))
+        })
     }
 
     /// Check the options.
@@ -63,6 +69,15 @@ impl RefCnnConfig {
                 name: "image_size",
                 value: self.image_size.to_string(),
                 expected: "a multiple of 4 (two 2×2 poolings)",
+            });
+        }
+        if let Some(ch) = self.channels
+            && ch.contains(&0)
+        {
+            return Err(ModelError::InvalidOption {
+                name: "channels",
+                value: format!("{ch:?}"),
+                expected: "at least one channel per layer",
             });
         }
         if self.num_classes < 2 {

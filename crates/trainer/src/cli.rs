@@ -6,6 +6,7 @@ use crate::bench::BenchArgs;
 use crate::eval::EvalArgs;
 use crate::initstats::InitStatsArgs;
 use crate::inspect::InspectArgs;
+use crate::pruning::{PruneArgs, RedundancyArgs, SweepArgs};
 use crate::train::TrainArgs;
 
 /// Train small CNNs on (Fashion-)MNIST and study their filters.
@@ -41,6 +42,14 @@ pub enum Command {
     /// Per-layer filter statistics of a run: distinct filters, pairwise cosine similarity,
     /// weight statistics, and an image of the first layer's filters.
     Inspect(InspectArgs),
+    /// Within-layer redundancy of a run: filters whose weights or feature maps nearly coincide,
+    /// clusters of near-duplicates, dead filters (table, JSON, correlation heatmaps).
+    Redundancy(RedundancyArgs),
+    /// Zero whole filters of a run by an importance criterion, optionally fine-tune with the
+    /// zeros enforced, and write the result as a new run.
+    Prune(PruneArgs),
+    /// Test accuracy versus pruning ratio for several criteria (table, JSON, SVG).
+    PruneSweep(SweepArgs),
     /// Measure training and inference throughput of the reference CNN on the embedded sample.
     Bench(BenchArgs),
 }

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use burn::tensor::{Device, Tensor};
-use data::{Normalization, Split, epoch_order};
+use data::{Normalization, Split, analysis_order};
 use init::{InitSpec, LsuvLayer, Nonlinearity, ResolvedParam, Scheme};
 use model::{Activation, Classifier};
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,7 @@ pub fn initialize<M: Classifier>(
     let (model, lsuv) = if spec.uses_lsuv() {
         let layers = model.layers();
         let (weights, tol, max_iter) = lsuv_targets(spec, &layers);
-        let order = epoch_order(train.len(), seed ^ 0x15_0f, 0);
+        let order = analysis_order(train.len(), seed);
         let idx = &order[..LSUV_BATCH.min(order.len())];
         let (x, _) = batch_tensors(train, idx, norm, device, &mut Vec::new(), &mut Vec::new());
         let positions: Vec<usize> = weights

@@ -3,13 +3,12 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use model::{Classifier, LayerInfo, LayerKind, with_model};
+use model::{Classifier, LayerInfo, with_model};
 use serde::{Deserialize, Serialize};
 
 use crate::fsio::write_json;
 use crate::plot::filter_grid_png;
 use crate::run::{RunDir, load_module};
-use crate::weights::parameters;
 
 /// Options of `trainer inspect`.
 #[derive(Debug, Clone, clap::Args)]
@@ -57,31 +56,16 @@ pub struct LayerInspection {
     pub mean_filter_norm: f64,
 }
 
-/// The filters of a layer: one `Vec` of weights per output channel, and the biases.
+/// The filters of a layer (one `Vec` of weights per output channel) and its biases.
 pub fn layer_filters(
     info: &LayerInfo,
-    params: &[(String, Vec<usize>, Vec<f32>)],
+    params: &[init::HostParam],
 ) -> Option<(Vec<Vec<f32>>, Vec<f32>)> {
-    let find = |suffix: &str| {
-        params
-            .iter()
-            .find(|(p, _, _)| *p == format!("{}.{suffix}", info.name))
-    };
-    let (_, shape, w) = find("weight")?;
-    let filters = match info.kind {
-        LayerKind::Conv2d => {
-            let len: usize = shape[1..].iter().product();
-            w.chunks(len).map(<[f32]>::to_vec).collect()
-        }
-        LayerKind::Linear => {
-            let (d_in, d_out) = (shape[0], shape[1]);
-            (0..d_out)
-                .map(|o| (0..d_in).map(|i| w[i * d_out + o]).collect())
-                .collect()
-        }
-    };
-    let bias = find("bias").map_or_else(|| vec![0.0; info.out_channels], |(_, _, b)| b.clone());
-    Some((filters, bias))
+    let find = |path: String| params.iter().find(|p| p.path == path);
+    let weight = find(info.weight_path())?;
+    let bias =
+        find(info.bias_path()).map_or_else(|| vec![0.0; info.out_channels], |b| b.values.clone());
+    Some((info.filters(&weight.values), bias))
 }
 
 /// Groups of filters equal within `tol` (relative to the larger max-abs of the two), counted.
@@ -143,7 +127,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 /// Inspect every layer of `model`.
 pub fn inspect_model<M: Classifier>(model: &M, tol: f64) -> Vec<LayerInspection> {
-    let params = parameters(model);
+    let params = init::read_parameters(model);
     model
         .layers()
         .iter()
@@ -218,7 +202,7 @@ pub fn inspect(args: &InspectArgs) -> Result<Inspection> {
     let (layers, first) = with_model!(&config.model, &device, |m| {
         let m = load_module(m, &run.model(), &config.model)?;
         let table = m.layers();
-        let params = parameters(&m);
+        let params = init::read_parameters(&m);
         let first = table
             .first()
             .and_then(|info| Some((info.clone(), layer_filters(info, &params)?.0)));

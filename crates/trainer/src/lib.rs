@@ -13,6 +13,7 @@ pub mod initstats;
 pub mod inspect;
 pub mod plot;
 pub mod progress;
+pub mod pruning;
 pub mod run;
 pub mod train;
 pub mod weights;
@@ -76,6 +77,34 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&inspection)?);
             } else {
                 print!("{}", inspect::render(&inspection));
+            }
+        }
+        Command::Redundancy(args) => {
+            let report = pruning::redundancy(&args)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let out = args
+                    .out
+                    .clone()
+                    .unwrap_or_else(|| args.run.join("redundancy"));
+                print!("{}", pruning::render_redundancy(&report, &out));
+            }
+        }
+        Command::Prune(args) => {
+            let report = pruning::prune_run(&args)?;
+            print!("{}", pruning::render_prune(&report, &args.out));
+        }
+        Command::PruneSweep(args) => {
+            let report = pruning::sweep(&args)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let out = args
+                    .out
+                    .clone()
+                    .unwrap_or_else(|| args.run.join("prune-sweep"));
+                print!("{}", pruning::render_sweep(&report, &out));
             }
         }
         Command::Bench(args) => {

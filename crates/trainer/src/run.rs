@@ -87,6 +87,38 @@ pub struct RunConfig {
     pub backend: BackendKind,
     /// Worker threads of the CPU backends.
     pub threads: usize,
+    /// The run this one was derived from (pruning), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentRun>,
+    /// How this run was pruned from its parent, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<PruneSettings>,
+}
+
+/// The run a derived run started from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParentRun {
+    /// Its directory, as given.
+    pub path: String,
+    /// Hash of its weights.
+    pub weights_sha256: String,
+    /// Its test accuracy.
+    pub test_accuracy: f64,
+}
+
+/// How a run was pruned (the mask itself is in `mask.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PruneSettings {
+    /// Importance criterion.
+    pub criterion: prune::Criterion,
+    /// Fraction of filters pruned.
+    pub ratio: f64,
+    /// Per layer or global.
+    pub scope: prune::Scope,
+    /// The layers pruned.
+    pub layers: Vec<String>,
+    /// Training images used for activation statistics.
+    pub samples: usize,
 }
 
 /// One finished epoch.
@@ -119,8 +151,8 @@ pub struct Summary {
     pub test_accuracy: f64,
     /// Final test loss.
     pub test_loss: f64,
-    /// Last epoch's training loss.
-    pub train_loss: f64,
+    /// Last epoch's training loss (none if the run trained no epoch, e.g. pruning alone).
+    pub train_loss: Option<f64>,
     /// Trainable parameters.
     pub num_params: usize,
     /// Mean training throughput over all epochs.
@@ -174,6 +206,10 @@ impl RunDir {
     /// `summary.json`.
     pub fn summary(&self) -> PathBuf {
         self.path.join("summary.json")
+    }
+    /// `mask.json` (pruned runs).
+    pub fn mask(&self) -> PathBuf {
+        self.path.join("mask.json")
     }
     /// `checkpoint/`.
     pub fn checkpoint(&self) -> PathBuf {

@@ -162,18 +162,18 @@ pub enum Outcome {
     },
 }
 
-/// Everything a training session needs, new or resumed.
-struct Session {
-    run: RunDir,
-    config: RunConfig,
-    data: Dataset,
-    device: Device,
-    train_device: Device,
-    start_epoch: usize,
-    prior_wall: f64,
-    started: Instant,
-    quiet: bool,
-    stop_after: Option<usize>,
+/// Everything a training session needs: new, resumed, or the fine-tuning of a pruned model.
+pub(crate) struct Session {
+    pub(crate) run: RunDir,
+    pub(crate) config: RunConfig,
+    pub(crate) data: Dataset,
+    pub(crate) device: Device,
+    pub(crate) train_device: Device,
+    pub(crate) start_epoch: usize,
+    pub(crate) prior_wall: f64,
+    pub(crate) started: Instant,
+    pub(crate) quiet: bool,
+    pub(crate) stop_after: Option<usize>,
 }
 
 /// Train as `args` say: a new run, or the resumption of an interrupted one.
@@ -203,7 +203,15 @@ pub fn train(args: &TrainArgs) -> Result<Outcome> {
         } else {
             model
         };
-        fit(model, &session)
+        // A pruned run keeps its pruned filters at zero through every optimizer step.
+        match crate::pruning::load_mask(&session.run)? {
+            Some(mask) => {
+                let enforcer =
+                    prune::DeviceMask::new(&mask, &model.layers(), &session.train_device)?;
+                fit(model, &session, |m| enforcer.enforce(m))
+            }
+            None => fit(model, &session, |m| m),
+        }
     })
 }
 
@@ -293,6 +301,8 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
         test_limit: args.test_limit.map(|n| n as usize),
         backend,
         threads: rayon::current_num_threads(),
+        parent: None,
+        prune: None,
     };
     for stale in [run.config(), run.metrics(), run.summary(), run.model()] {
         let _ = std::fs::remove_file(stale);
@@ -348,7 +358,7 @@ pub fn load_run_data(config: &RunConfig, override_dir: Option<&str>) -> Result<D
         .with_context(|| format!("cannot load the dataset from {}", source.location()))
 }
 
-fn limit(mut data: Dataset, config: &RunConfig) -> Dataset {
+pub(crate) fn limit(mut data: Dataset, config: &RunConfig) -> Dataset {
     if let Some(n) = config.train_limit {
         data.train = data.train.truncated(n);
     }
@@ -473,7 +483,13 @@ fn load_checkpoint<M: Classifier>(s: &Session, model: M) -> Result<(M, ModuleOpt
     Ok((model, optim))
 }
 
-fn fit<M: Classifier>(model: M, s: &Session) -> Result<Outcome> {
+/// Train `model` for the session's remaining epochs, calling `after_step` on the model after
+/// every optimizer step.
+pub(crate) fn fit<M: Classifier>(
+    model: M,
+    s: &Session,
+    after_step: impl Fn(M) -> M,
+) -> Result<Outcome> {
     let cfg = &s.config;
     let (train, test, norm) = (&s.data.train, &s.data.test, &s.data.normalization);
     let (mut model, mut optim) = if s.start_epoch > 0 {
@@ -548,7 +564,7 @@ fn fit<M: Classifier>(model: M, s: &Session) -> Result<Outcome> {
                 .sum()
                 .into_scalar();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(cfg.optimizer.lr, model, grads);
+            model = after_step(optim.step(cfg.optimizer.lr, model, grads));
             loss_sum += loss_value as f64 * n as f64;
             correct += hits;
             seen += n;
@@ -617,7 +633,7 @@ fn finish<M: Classifier>(
         epochs: metrics.len(),
         test_accuracy: last.test_accuracy,
         test_loss: last.test_loss,
-        train_loss: last.train_loss,
+        train_loss: Some(last.train_loss),
         num_params: model.num_params(),
         train_images_per_sec: metrics.iter().map(|m| m.train_images_per_sec).sum::<f64>() / n,
         epoch_seconds: metrics.iter().map(|m| m.seconds).sum::<f64>() / n,

@@ -2,4 +2,5 @@
 
 mod errors;
 mod init;
+mod pruning;
 mod reproducibility;

@@ -1,0 +1,163 @@
+//! A physically smaller model: pruned channels removed rather than zeroed.
+
+use std::collections::HashMap;
+
+use init::HostParam;
+use model::{LayerInfo, LayerKind, ModelSpec};
+
+use crate::{Mask, PruneError};
+
+/// The spec of the model with `mask`'s pruned channels removed.
+pub fn compact_spec(
+    spec: &ModelSpec,
+    mask: &Mask,
+    layers: &[LayerInfo],
+) -> Result<ModelSpec, PruneError> {
+    mask.validate(layers)?;
+    let kept = |name: &str| {
+        let info = layers
+            .iter()
+            .find(|l| l.name == name)
+            .expect("the model's own layer");
+        mask.kept(name, info.out_channels).len()
+    };
+    Ok(match spec {
+        ModelSpec::Ref(c) => {
+            let mut c = c.clone();
+            c.channels = Some([kept("conv1"), kept("conv2"), kept("fc1")]);
+            ModelSpec::Ref(c)
+        }
+        ModelSpec::Plain(c) => {
+            let mut c = c.clone();
+            c.widths = Some((0..c.depth).map(|i| kept(&format!("convs.{i}"))).collect());
+            ModelSpec::Plain(c)
+        }
+    })
+}
+
+/// The compact model's parameters, sliced from the full model's: every layer keeps its kept
+/// outputs and the inputs its producer kept.
+pub fn compact_parameters(
+    params: &[HostParam],
+    layers: &[LayerInfo],
+    mask: &Mask,
+) -> Result<HashMap<String, Vec<f32>>, PruneError> {
+    mask.validate(layers)?;
+    let mut out = HashMap::new();
+    for info in layers {
+        let out_keep = mask.kept(&info.name, info.out_channels);
+        let in_keep: Vec<usize> = match layers
+            .iter()
+            .find(|p| p.consumer.as_deref() == Some(info.name.as_str()))
+        {
+            Some(p) => {
+                let g = p.consumer_inputs_per_channel;
+                mask.kept(&p.name, p.out_channels)
+                    .into_iter()
+                    .flat_map(|c| c * g..(c + 1) * g)
+                    .collect()
+            }
+            None => (0..info.in_channels).collect(),
+        };
+        let find = |path: String| {
+            params
+                .iter()
+                .find(|p| p.path == path)
+                .ok_or_else(|| PruneError::Mask(format!("no parameter {path}")))
+        };
+        let w = find(info.weight_path())?;
+        let sliced = match info.kind {
+            LayerKind::Conv2d => {
+                let (inp, k) = (w.shape[1], w.shape[2] * w.shape[3]);
+                let mut v = Vec::with_capacity(out_keep.len() * in_keep.len() * k);
+                for &o in &out_keep {
+                    for &i in &in_keep {
+                        let at = (o * inp + i) * k;
+                        v.extend_from_slice(&w.values[at..at + k]);
+                    }
+                }
+                v
+            }
+            LayerKind::Linear => {
+                let d_out = w.shape[1];
+                let mut v = Vec::with_capacity(in_keep.len() * out_keep.len());
+                for &i in &in_keep {
+                    for &o in &out_keep {
+                        v.push(w.values[i * d_out + o]);
+                    }
+                }
+                v
+            }
+        };
+        out.insert(info.weight_path(), sliced);
+        if let Ok(b) = find(info.bias_path()) {
+            out.insert(
+                info.bias_path(),
+                out_keep.iter().map(|&o| b.values[o]).collect(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use burn::tensor::{Device, Tensor};
+    use model::{Classifier, ModelSpec, PlainCnnConfig, RefCnnConfig, with_model};
+
+    use super::*;
+
+    fn check(spec: ModelSpec, mask_layers: Vec<(&str, Vec<bool>)>) {
+        let device = Device::flex();
+        let mask = Mask {
+            layers: mask_layers
+                .into_iter()
+                .map(|(l, k)| (l.to_string(), k))
+                .collect::<BTreeMap<_, _>>(),
+        };
+        let x = Tensor::<4>::random([3, 1, 28, 28], burn::tensor::Distribution::Default, &device);
+        let (masked_logits, params, layers) = with_model!(&spec, &device, |m| {
+            let spec_init: init::InitSpec = "he;*.bias=normal(0, 0.1)".parse().unwrap();
+            let (m, _) = init::apply(m, &spec_init, 3, &|_| None).unwrap();
+            let layers = m.layers();
+            let m = crate::apply_mask(m, &mask, &layers).unwrap();
+            (m.forward(x.clone()), init::read_parameters(&m), layers)
+        });
+        let small = compact_spec(&spec, &mask, &layers).unwrap();
+        let values = compact_parameters(&params, &layers, &mask).unwrap();
+        let compact_logits = with_model!(&small, &device, |m| {
+            let m = init::write_parameters(m, values).unwrap();
+            m.forward(x.clone())
+        });
+        let diff: f32 = (masked_logits - compact_logits).abs().max().into_scalar();
+        assert!(diff < 1e-4, "max |Δ logit| = {diff}");
+    }
+
+    #[test]
+    fn compact_reference_cnn_matches_the_zeroed_one() {
+        let mut k1 = vec![true; 8];
+        k1[2] = false;
+        let mut k2 = vec![true; 16];
+        k2[0] = false;
+        k2[15] = false;
+        let mut k3 = vec![true; 32];
+        k3[7] = false;
+        check(
+            ModelSpec::Ref(RefCnnConfig::new().with_width(0.25)),
+            vec![("conv1", k1), ("conv2", k2), ("fc1", k3)],
+        );
+    }
+
+    #[test]
+    fn compact_plain_cnn_matches_the_zeroed_one() {
+        let mut k = vec![true; 6];
+        k[1] = false;
+        k[4] = false;
+        check(
+            ModelSpec::Plain(PlainCnnConfig::new().with_depth(3).with_width(6)),
+            vec![("convs.0", k.clone()), ("convs.2", k)],
+        );
+    }
+}

@@ -1,0 +1,448 @@
+//! Which filters are kept, zeroing the others, and what that removes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{Device, Tensor, TensorData};
+use model::{LayerInfo, LayerKind};
+use serde::{Deserialize, Serialize};
+
+use crate::PruneError;
+
+/// Kept (`true`) and pruned (`false`) filters of each pruned layer. Layers not listed are kept
+/// whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mask {
+    /// Layer name → kept flag per output channel.
+    pub layers: BTreeMap<String, Vec<bool>>,
+}
+
+impl Mask {
+    /// The pruned channel indices of `layer`.
+    pub fn pruned(&self, layer: &str) -> Vec<usize> {
+        self.layers.get(layer).map_or_else(Vec::new, |k| {
+            k.iter()
+                .enumerate()
+                .filter_map(|(i, &keep)| (!keep).then_some(i))
+                .collect()
+        })
+    }
+
+    /// The kept channel indices of a layer with `n` outputs.
+    pub fn kept(&self, layer: &str, n: usize) -> Vec<usize> {
+        match self.layers.get(layer) {
+            Some(k) => (0..n).filter(|&i| k[i]).collect(),
+            None => (0..n).collect(),
+        }
+    }
+
+    /// Check that every masked layer exists in `layers`, is not the head, has the right number
+    /// of channels, and keeps at least one.
+    pub fn validate(&self, layers: &[LayerInfo]) -> Result<(), PruneError> {
+        for (name, keep) in &self.layers {
+            let info = find(layers, name)?;
+            if keep.len() != info.out_channels {
+                return Err(PruneError::Mask(format!(
+                    "{name} has {} filters, the mask {}",
+                    info.out_channels,
+                    keep.len()
+                )));
+            }
+            if !keep.contains(&true) {
+                return Err(PruneError::Mask(format!("{name} keeps no filter")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A prunable layer by name.
+pub(crate) fn find<'a>(layers: &'a [LayerInfo], name: &str) -> Result<&'a LayerInfo, PruneError> {
+    let info = layers
+        .iter()
+        .find(|l| l.name == name)
+        .ok_or_else(|| PruneError::UnknownLayer {
+            layer: name.to_string(),
+            available: layers
+                .iter()
+                .filter(|l| l.consumer.is_some())
+                .map(|l| l.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    if info.consumer.is_none() {
+        return Err(PruneError::NotPrunable(name.to_string()));
+    }
+    Ok(info)
+}
+
+/// How the ratio applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Prune `⌊ratio·n⌋` filters of each layer.
+    PerLayer,
+    /// Prune `⌊ratio·total⌋` filters over all the layers together, lowest scores first after
+    /// dividing each layer's scores by their mean absolute value (so layers of different scales
+    /// compete fairly), keeping at least one filter per layer.
+    Global,
+}
+
+/// A mask pruning `ratio` of the filters of the layers in `scores` (layer → one score per
+/// filter; the lowest go first; ties broken by channel index).
+pub fn plan(
+    scores: &BTreeMap<String, Vec<f64>>,
+    ratio: f64,
+    scope: Scope,
+) -> Result<Mask, PruneError> {
+    if !(0.0..1.0).contains(&ratio) {
+        return Err(PruneError::Ratio(ratio));
+    }
+    let mut mask = Mask::default();
+    match scope {
+        Scope::PerLayer => {
+            for (layer, s) in scores {
+                let n = s.len();
+                let prune = ((ratio * n as f64).floor() as usize).min(n.saturating_sub(1));
+                let mut idx: Vec<usize> = (0..n).collect();
+                idx.sort_by(|&a, &b| s[a].total_cmp(&s[b]).then(a.cmp(&b)));
+                let mut keep = vec![true; n];
+                for &i in &idx[..prune] {
+                    keep[i] = false;
+                }
+                mask.layers.insert(layer.clone(), keep);
+            }
+        }
+        Scope::Global => {
+            let mut all: Vec<(f64, &str, usize)> = Vec::new();
+            for (layer, s) in scores {
+                let scale = s.iter().map(|v| v.abs()).sum::<f64>() / s.len().max(1) as f64;
+                let scale = if scale > 0.0 { scale } else { 1.0 };
+                all.extend(
+                    s.iter()
+                        .enumerate()
+                        .map(|(i, v)| (v / scale, layer.as_str(), i)),
+                );
+                mask.layers.insert(layer.clone(), vec![true; s.len()]);
+            }
+            all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)).then(a.2.cmp(&b.2)));
+            let mut budget = (ratio * all.len() as f64).floor() as usize;
+            for (_, layer, i) in all {
+                if budget == 0 {
+                    break;
+                }
+                let keep = mask.layers.get_mut(layer).expect("inserted above");
+                if keep.iter().filter(|&&k| k).count() > 1 {
+                    keep[i] = false;
+                    budget -= 1;
+                }
+            }
+        }
+    }
+    Ok(mask)
+}
+
+/// Zero the pruned filters of `module`: the weight slice and the bias of each, on the host.
+/// Returns the module with the same parameter ids.
+pub fn apply_mask<M: Module>(
+    module: M,
+    mask: &Mask,
+    layers: &[LayerInfo],
+) -> Result<M, PruneError> {
+    mask.validate(layers)?;
+    let params = init::read_parameters(&module);
+    let mut values = HashMap::new();
+    for name in mask.layers.keys() {
+        let info = find(layers, name)?;
+        let pruned = mask.pruned(name);
+        if let Some(w) = params.iter().find(|p| p.path == info.weight_path()) {
+            let mut v = w.values.clone();
+            for &o in &pruned {
+                for k in 0..info.filter_len() {
+                    v[info.weight_index(o, k)] = 0.0;
+                }
+            }
+            values.insert(w.path.clone(), v);
+        }
+        if let Some(b) = params.iter().find(|p| p.path == info.bias_path()) {
+            let mut v = b.values.clone();
+            for &o in &pruned {
+                v[o] = 0.0;
+            }
+            values.insert(b.path.clone(), v);
+        }
+    }
+    Ok(init::write_parameters(module, values)?)
+}
+
+/// The mask as 0/1 tensors on a device, to re-zero the pruned filters after every optimizer
+/// step of a fine-tuning (the optimizer would otherwise revive them).
+pub struct DeviceMask {
+    factors: HashMap<String, Tensor<1>>,
+}
+
+impl DeviceMask {
+    /// Upload `mask` for a model with `layers` to `device`.
+    pub fn new(mask: &Mask, layers: &[LayerInfo], device: &Device) -> Result<Self, PruneError> {
+        mask.validate(layers)?;
+        let mut factors = HashMap::new();
+        for name in mask.layers.keys() {
+            let info = find(layers, name)?;
+            let keep = &mask.layers[name];
+            let n: usize = info.weight_shape.iter().product();
+            let mut w = vec![1.0f32; n];
+            for o in mask.pruned(name) {
+                for k in 0..info.filter_len() {
+                    w[info.weight_index(o, k)] = 0.0;
+                }
+            }
+            let b: Vec<f32> = keep.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect();
+            let upload = |v: Vec<f32>| {
+                let len = v.len();
+                Tensor::<1>::from_data(TensorData::new(v, [len]), device)
+            };
+            factors.insert(info.weight_path(), upload(w));
+            factors.insert(info.bias_path(), upload(b));
+        }
+        Ok(DeviceMask { factors })
+    }
+
+    /// Multiply the masked parameters by their 0/1 factors: pruned entries become exactly 0.
+    pub fn enforce<M: Module>(&self, module: M) -> M {
+        struct Enforce<'a> {
+            path: Vec<String>,
+            factors: &'a HashMap<String, Tensor<1>>,
+        }
+        impl ModuleMapper for Enforce<'_> {
+            fn enter_module(&mut self, name: &str, _: &str) {
+                self.path.push(name.to_string());
+            }
+            fn exit_module(&mut self, _: &str, _: &str) {
+                self.path.pop();
+            }
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                let Some(f) = self.factors.get(&self.path.join(".")) else {
+                    return param;
+                };
+                let id = param.id;
+                let value = param.val();
+                let f = f.clone().reshape(value.shape()).to_device(&value.device());
+                // A new leaf: compute, detach from the graph, then mark trainable again.
+                let mut p = Param::from_tensor(value.mul(f).detach());
+                p.id = id;
+                p
+            }
+        }
+        module.map(&mut Enforce {
+            path: Vec::new(),
+            factors: &self.factors,
+        })
+    }
+}
+
+/// What pruning one layer removes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerEffect {
+    /// The layer.
+    pub layer: String,
+    /// Its filters.
+    pub filters: usize,
+    /// Filters pruned.
+    pub pruned: usize,
+    /// The pruned channel indices.
+    pub pruned_channels: Vec<usize>,
+    /// The layer reading this one's output, whose matching inputs are now dead.
+    pub consumer: String,
+    /// Input channels (or features) of the consumer that now only see zeros.
+    pub dead_consumer_inputs: usize,
+    /// Parameters of this layer and of the consumer's dead inputs, effectively removed.
+    pub params_removed: usize,
+    /// Forward FLOPs per image removed (this layer's pruned outputs and the consumer's dead
+    /// inputs; a multiply-add counts 2).
+    pub flops_removed: f64,
+}
+
+/// What a mask removes from a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PruneEffect {
+    /// Per pruned layer.
+    pub layers: Vec<LayerEffect>,
+    /// Parameters of the whole model.
+    pub total_params: usize,
+    /// Parameters effectively removed.
+    pub params_removed: usize,
+    /// Forward FLOPs per image of the whole model.
+    pub total_flops: f64,
+    /// Forward FLOPs per image effectively removed.
+    pub flops_removed: f64,
+}
+
+/// Forward FLOPs per image of a layer (multiply-adds count 2).
+pub fn layer_flops(l: &LayerInfo) -> f64 {
+    let positions = (l.output_hw[0] * l.output_hw[1]) as f64;
+    2.0 * (l.fan_in * l.out_channels) as f64
+        * match l.kind {
+            LayerKind::Conv2d => positions,
+            LayerKind::Linear => 1.0,
+        }
+}
+
+/// Count what `mask` removes: each pruned filter's weights and bias, and the consumer's weights
+/// that only ever read its (zero) output. Counts assume no two pruned layers share a consumer.
+pub fn effect(mask: &Mask, layers: &[LayerInfo]) -> Result<PruneEffect, PruneError> {
+    mask.validate(layers)?;
+    let mut out = Vec::new();
+    for name in mask.layers.keys() {
+        let info = find(layers, name)?;
+        let pruned = mask.pruned(name);
+        let consumer_name = info.consumer.clone().expect("validated: not the head");
+        let consumer = layers
+            .iter()
+            .find(|l| l.name == consumer_name)
+            .ok_or_else(|| {
+                PruneError::Mask(format!("consumer {consumer_name} of {name} not found"))
+            })?;
+        let per_channel = info.consumer_inputs_per_channel;
+        // Consumer weights per dead input feature: a conv's out·kh·kw, a linear layer's out.
+        let consumer_weights =
+            consumer.weight_shape.iter().product::<usize>() / consumer.in_channels;
+        let consumer_flops = layer_flops(consumer) / consumer.in_channels as f64;
+        let k = pruned.len();
+        out.push(LayerEffect {
+            layer: name.clone(),
+            filters: info.out_channels,
+            pruned: k,
+            pruned_channels: pruned,
+            consumer: consumer_name,
+            dead_consumer_inputs: k * per_channel,
+            params_removed: k * (info.filter_len() + 1) + k * per_channel * consumer_weights,
+            flops_removed: k as f64 * layer_flops(info) / info.out_channels as f64
+                + (k * per_channel) as f64 * consumer_flops,
+        });
+    }
+    let total_params = layers
+        .iter()
+        .map(|l| l.weight_shape.iter().product::<usize>() + l.out_channels)
+        .sum();
+    Ok(PruneEffect {
+        params_removed: out.iter().map(|e| e.params_removed).sum(),
+        flops_removed: out.iter().map(|e| e.flops_removed).sum(),
+        layers: out,
+        total_params,
+        total_flops: layers.iter().map(layer_flops).sum(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+    use model::{Classifier, RefCnnConfig};
+
+    fn scores() -> BTreeMap<String, Vec<f64>> {
+        BTreeMap::from([
+            ("a".to_string(), vec![4.0, 1.0, 3.0, 2.0]),
+            ("b".to_string(), vec![10.0, 30.0]),
+        ])
+    }
+
+    #[test]
+    fn per_layer_and_global_plans() {
+        let m = plan(&scores(), 0.5, Scope::PerLayer).unwrap();
+        assert_eq!(m.layers["a"], vec![true, false, true, false]);
+        assert_eq!(m.layers["b"], vec![false, true]);
+        // Global over 6 filters: 3 pruned. Normalized: a/2.5 = 1.6 0.4 1.2 0.8; b/20 = 0.5 1.5.
+        let g = plan(&scores(), 0.5, Scope::Global).unwrap();
+        assert_eq!(g.layers["a"], vec![true, false, true, false]);
+        assert_eq!(g.layers["b"], vec![false, true]);
+        let g = plan(&scores(), 0.7, Scope::Global).unwrap();
+        // 4 pruned: 0.4, 0.5, 0.8, then 1.2 (b keeps its last filter).
+        assert_eq!(g.layers["a"], vec![true, false, false, false]);
+        assert_eq!(g.layers["b"], vec![false, true]);
+        assert!(plan(&scores(), 1.0, Scope::PerLayer).is_err());
+        assert!(plan(&scores(), -0.1, Scope::PerLayer).is_err());
+    }
+
+    #[test]
+    fn zeroing_is_exact_and_effects_are_counted() {
+        let device = Device::flex();
+        let model = RefCnnConfig::new().init(&device);
+        let layers = model.layers();
+        let mut keep = vec![true; 64];
+        keep[3] = false;
+        keep[60] = false;
+        let mask = Mask {
+            layers: BTreeMap::from([("conv2".to_string(), keep)]),
+        };
+        let model = apply_mask(model, &mask, &layers).unwrap();
+        let params = init::read_parameters(&model);
+        let w = &params
+            .iter()
+            .find(|p| p.path == "conv2.weight")
+            .unwrap()
+            .values;
+        let b = &params
+            .iter()
+            .find(|p| p.path == "conv2.bias")
+            .unwrap()
+            .values;
+        for o in 0..64 {
+            let zero = w[o * 288..(o + 1) * 288].iter().all(|&v| v == 0.0) && b[o] == 0.0;
+            assert_eq!(zero, o == 3 || o == 60, "filter {o}");
+        }
+        let e = effect(&mask, &layers).unwrap();
+        // Each conv2 filter: 32·9 weights + 1 bias; fc1 reads 49 features per channel, each
+        // with 128 weights.
+        assert_eq!(e.params_removed, 2 * (288 + 1) + 2 * 49 * 128);
+        assert_eq!(e.layers[0].dead_consumer_inputs, 98);
+        // conv2 FLOPs per filter: 2·288·14·14; fc1 per input feature: 2·128.
+        let want = 2.0 * (2.0 * 288.0 * 196.0) + 98.0 * 256.0;
+        assert!((e.flops_removed - want).abs() < 1e-6);
+        assert_eq!(e.total_params, 421_642);
+        let head = Mask {
+            layers: BTreeMap::from([("fc2".to_string(), vec![true; 10])]),
+        };
+        assert!(matches!(
+            head.validate(&layers),
+            Err(PruneError::NotPrunable(_))
+        ));
+        let bogus = Mask {
+            layers: BTreeMap::from([("conv9".to_string(), vec![true])]),
+        };
+        assert!(
+            bogus
+                .validate(&layers)
+                .unwrap_err()
+                .to_string()
+                .contains("conv1, conv2, fc1")
+        );
+    }
+
+    #[test]
+    fn device_mask_keeps_pruned_filters_at_zero() {
+        let device = Device::flex().autodiff();
+        let model = RefCnnConfig::new().with_width(0.25).init(&device);
+        let layers = model.layers();
+        let mut keep = vec![true; 8];
+        keep[0] = false;
+        let mask = Mask {
+            layers: BTreeMap::from([("conv1".to_string(), keep)]),
+        };
+        let enforcer = DeviceMask::new(&mask, &layers, &device).unwrap();
+        // Perturb every weight, then enforce.
+        let perturbed = init::write_parameters(
+            model,
+            HashMap::from([("conv1.weight".to_string(), vec![0.5f32; 72])]),
+        )
+        .unwrap();
+        let masked = enforcer.enforce(perturbed);
+        let w = init::read_parameters(&masked);
+        let w = &w.iter().find(|p| p.path == "conv1.weight").unwrap().values;
+        assert!(w[..9].iter().all(|&v| v == 0.0));
+        assert!(w[9..].iter().all(|&v| v == 0.5));
+        // Still trainable: a backward pass reaches conv1.
+        let x = Tensor::<4>::ones([1, 1, 28, 28], &device);
+        let grads = masked.forward(x).sum().backward();
+        assert!(masked.conv1.weight.val().grad(&grads).is_some());
+    }
+}

@@ -1,0 +1,216 @@
+//! Pruning through the CLI: zeroing, masks through fine-tuning, compact export, refusals.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use filterlab_tests::{error_chain, quick_run, read_json, trainer};
+
+/// Every file of a directory (recursively) with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(snapshot(&p));
+        } else {
+            out.insert(p.display().to_string(), std::fs::read(&p).unwrap());
+        }
+    }
+    out
+}
+
+fn conv2(run: &Path) -> (Vec<f32>, Vec<f32>) {
+    let config = read_json(&run.join("config.json"));
+    let spec: model::ModelSpec = serde_json::from_value(config["model"].clone()).unwrap();
+    let device = burn::tensor::Device::flex();
+    let params = model::with_model!(&spec, &device, |m| {
+        let m = trainer::run::load_module(m, &run.join("model.bpk"), &spec).unwrap();
+        init::read_parameters(&m)
+    });
+    let get = |p: &str| params.iter().find(|x| x.path == p).unwrap().values.clone();
+    (get("conv2.weight"), get("conv2.bias"))
+}
+
+#[test]
+fn pruned_filters_are_zero_and_stay_zero_through_fine_tuning() {
+    let dir = tempfile::tempdir().unwrap();
+    let (parent, child) = (dir.path().join("parent"), dir.path().join("child"));
+    quick_run(&parent, &["--epochs", "1", "--width", "0.5"]);
+    let before = snapshot(&parent);
+    trainer(&[
+        "prune",
+        parent.to_str().unwrap(),
+        "--criterion",
+        "l1",
+        "--ratio",
+        "0.5",
+        "--layers",
+        "conv2",
+        "--finetune-epochs",
+        "1",
+        "--compact",
+        "--samples",
+        "64",
+        "--quiet",
+        "--out",
+        child.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert_eq!(before, snapshot(&parent), "the parent run must not change");
+
+    let mask = read_json(&child.join("mask.json"));
+    let keep: Vec<bool> = serde_json::from_value(mask["layers"]["conv2"].clone()).unwrap();
+    assert_eq!(keep.iter().filter(|k| !**k).count(), 16);
+    // The 16 lowest-L1 filters of the parent are the pruned ones.
+    let (pw, _) = conv2(&parent);
+    let l1: Vec<f32> = pw
+        .chunks(16 * 9)
+        .map(|f| f.iter().map(|v| v.abs()).sum())
+        .collect();
+    let mut order: Vec<usize> = (0..32).collect();
+    order.sort_by(|&a, &b| l1[a].total_cmp(&l1[b]));
+    for &i in &order[..16] {
+        assert!(!keep[i], "filter {i} (L1 {}) should be pruned", l1[i]);
+    }
+    // After fine-tuning: pruned filters exactly zero, kept ones trained.
+    let (w, b) = conv2(&child);
+    for (o, &k) in keep.iter().enumerate() {
+        let filter = &w[o * 144..(o + 1) * 144];
+        if k {
+            assert!(filter.iter().any(|&v| v != 0.0));
+            assert_ne!(
+                filter,
+                &pw[o * 144..(o + 1) * 144],
+                "kept filter {o} was fine-tuned"
+            );
+        } else {
+            assert!(
+                filter.iter().all(|&v| v == 0.0) && b[o] == 0.0,
+                "filter {o}"
+            );
+        }
+    }
+    let report = read_json(&child.join("prune.json"));
+    assert!(report["finetuned"]["accuracy"].as_f64().unwrap() > 0.5);
+    assert!(report["compact"]["max_abs_logit_diff"].as_f64().unwrap() < 1e-4);
+    let compact = read_json(&child.join("compact/config.json"));
+    assert_eq!(
+        compact["model"]["channels"],
+        serde_json::json!([16, 16, 64])
+    );
+    // The child run is an ordinary run: it evaluates to its reported accuracy.
+    let ev = trainer::eval_run(&trainer::eval::EvalArgs {
+        run: child.clone(),
+        data: None,
+        test_limit: Some(256),
+        backend: None,
+        json: true,
+    })
+    .unwrap();
+    assert_eq!(
+        ev.accuracy,
+        report["finetuned"]["accuracy"].as_f64().unwrap()
+    );
+}
+
+#[test]
+fn zeroing_without_fine_tuning_matches_the_reported_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (parent, child) = (dir.path().join("parent"), dir.path().join("child"));
+    quick_run(&parent, &["--epochs", "1", "--width", "0.5"]);
+    trainer(&[
+        "prune",
+        parent.to_str().unwrap(),
+        "--criterion",
+        "apoz",
+        "--ratio",
+        "0.3",
+        "--samples",
+        "64",
+        "--quiet",
+        "--out",
+        child.to_str().unwrap(),
+    ])
+    .unwrap();
+    let report = read_json(&child.join("prune.json"));
+    let summary = read_json(&child.join("summary.json"));
+    assert_eq!(report["after"]["accuracy"], summary["test_accuracy"]);
+    // Both conv layers are pruned by default: 30% of 16 and of 32.
+    let mask = read_json(&child.join("mask.json"));
+    for (layer, n) in [("conv1", 4), ("conv2", 9)] {
+        let keep: Vec<bool> = serde_json::from_value(mask["layers"][layer].clone()).unwrap();
+        assert_eq!(keep.iter().filter(|k| !**k).count(), n, "{layer}");
+    }
+}
+
+#[test]
+fn bad_pruning_requests_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().join("parent");
+    quick_run(
+        &parent,
+        &["--epochs", "1", "--width", "0.25", "--train-limit", "64"],
+    );
+    let out = dir.path().join("child");
+    let prune = |extra: &[&str]| {
+        let mut args = vec![
+            "prune",
+            parent.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        error_chain(&trainer(&args).unwrap_err())
+    };
+    assert!(prune(&["--criterion", "l1", "--ratio", "1.0"]).contains("--ratio 1"));
+    assert!(prune(&["--criterion", "l1", "--ratio", "0.5", "--layers", "conv7"]).contains("conv7"));
+    assert!(prune(&["--criterion", "l1", "--ratio", "0.5", "--layers", "fc2"]).contains("fc2"));
+    assert!(prune(&["--criterion", "magic", "--ratio", "0.5"]).contains("magic"));
+    // A checkpoint from another architecture.
+    let other = dir.path().join("other");
+    quick_run(
+        &other,
+        &["--epochs", "1", "--width", "0.5", "--train-limit", "64"],
+    );
+    std::fs::copy(other.join("model.bpk"), parent.join("model.bpk")).unwrap();
+    assert!(prune(&["--criterion", "l1", "--ratio", "0.5"]).contains("does not match"));
+}
+
+#[test]
+fn redundancy_and_sweep_write_their_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    quick_run(&run, &["--epochs", "1", "--width", "0.5"]);
+    trainer(&[
+        "redundancy",
+        run.to_str().unwrap(),
+        "--samples",
+        "64",
+        "--json",
+    ])
+    .unwrap();
+    let r = read_json(&run.join("redundancy/redundancy.json"));
+    let layers = r["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3);
+    assert_eq!(layers[1]["correlation"].as_array().unwrap().len(), 32);
+    assert!(run.join("redundancy/correlation-conv2.png").is_file());
+    trainer(&[
+        "prune-sweep",
+        run.to_str().unwrap(),
+        "--criteria",
+        "l1,random",
+        "--ratios",
+        "0.25,0.5",
+        "--layers",
+        "conv2",
+        "--json",
+    ])
+    .unwrap();
+    let s = read_json(&run.join("prune-sweep/sweep.json"));
+    assert_eq!(s["points"].as_array().unwrap().len(), 4);
+    assert!(
+        std::fs::read_to_string(run.join("prune-sweep/accuracy-vs-ratio.svg"))
+            .unwrap()
+            .contains("<svg")
+    );
+}

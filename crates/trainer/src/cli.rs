@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::bench::BenchArgs;
+use crate::comparing::CompareArgs;
 use crate::eval::EvalArgs;
 use crate::initstats::InitStatsArgs;
 use crate::inspect::InspectArgs;
@@ -50,6 +51,9 @@ pub enum Command {
     Prune(PruneArgs),
     /// Test accuracy versus pruning ratio for several criteria (table, JSON, SVG).
     PruneSweep(SweepArgs),
+    /// Compare runs from different seeds: filter matching, CKA, permutation alignment and
+    /// interpolation barriers (tables, JSON, figures).
+    Compare(CompareArgs),
     /// Measure training and inference throughput of the reference CNN on the embedded sample.
     Bench(BenchArgs),
 }

@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod bench;
 pub mod cli;
+pub mod comparing;
 pub mod eval;
 pub mod fsio;
 pub mod init;
@@ -105,6 +106,14 @@ pub fn run(cli: Cli) -> Result<()> {
                     .clone()
                     .unwrap_or_else(|| args.run.join("prune-sweep"));
                 print!("{}", pruning::render_sweep(&report, &out));
+            }
+        }
+        Command::Compare(args) => {
+            let report = comparing::compare_runs(&args)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", comparing::render(&report, &args.out));
             }
         }
         Command::Bench(args) => {

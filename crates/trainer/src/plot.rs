@@ -76,7 +76,7 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
                     if chart.log_y {
                         format!("{v:.0e}")
                     } else {
-                        format!("{v:.3}")
+                        format!("{v:.2}")
                     }
                 };
                 let x_fmt = |v: &f64| {

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `trainer` commands on the committed Fashion-MNIST sample.
 
+mod compare;
 mod errors;
 mod init;
 mod pruning;

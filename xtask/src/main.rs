@@ -1,13 +1,15 @@
-//! Project automation, run as `cargo xtask <task>`.
+//! `cargo xtask <task>`: project automation.
 //!
-//! - `bench`: build the trainer (release) and measure training and inference throughput of the
-//!   reference CNN on the embedded sample, for 1 and 2 threads.
+//! - `bench`: training and inference throughput of the release trainer.
+//! - `repro`: the reproducibility study (report, figures, a verdict per claim).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
+use xtask::bench::{BenchArgs, bench};
+use xtask::repro::{Options, Profile, Settings, run, timestamp};
+use xtask::{build_trainer, root, target_dir};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "filterlab project tasks")]
@@ -21,33 +23,48 @@ enum Task {
     /// Train the reference CNN for a fixed number of steps on the sample and report images/s
     /// (training and inference) and peak memory, as a table and as JSON.
     Bench(BenchArgs),
+    /// Run the reproducibility study: train and analyse the runs behind each claim, and write
+    /// REPORT.md, summary.json and the figures. Exits non-zero if a claim fails.
+    Repro(ReproArgs),
 }
 
 #[derive(clap::Args)]
-struct BenchArgs {
-    /// Timed training steps per measurement.
-    #[arg(long, default_value_t = 60)]
-    steps: u32,
-    /// Thread counts to measure, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
-    threads: Vec<u32>,
-    /// Backend to measure (must be compiled into the trainer).
+struct ReproArgs {
+    /// The embedded sample and few epochs (about 15 minutes on 2 cores). The default.
+    #[arg(long, conflicts_with = "full")]
+    quick: bool,
+    /// Full Fashion-MNIST: the numbers worth publishing (about an hour on 2 cores).
+    #[arg(long)]
+    full: bool,
+    /// A miniature study for tests (seconds; verdicts not meaningful).
+    #[arg(long, hide = true, conflicts_with_all = ["quick", "full"])]
+    tiny: bool,
+    /// Output directory; re-running with the same one reuses finished runs whose definition
+    /// has not changed [default: target/repro/<timestamp>].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Trainings and analyses run at the same time [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Backend of every run (it must be compiled in; see --features).
     #[arg(long, default_value = "flex")]
     backend: String,
-    /// Repetitions of each measurement (the best is reported; the machines are noisy).
-    #[arg(long, default_value_t = 3)]
-    repeat: u32,
+    /// Full Fashion-MNIST directory for --full [default: datasets/fashion-mnist, then
+    /// /usr/share/datasets/fashion-mnist].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
     /// Extra cargo features for the trainer build (e.g. wgpu).
     #[arg(long)]
     features: Option<String>,
-    /// Print only JSON.
-    #[arg(long)]
-    json: bool,
+    /// Deliberately break a claim, to see a failure reported (`determinism`).
+    #[arg(long, hide = true)]
+    break_claim: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match run_cli(Cli::parse()) {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e}");
             for c in e.chain().skip(1) {
@@ -58,99 +75,70 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run_cli(cli: Cli) -> Result<bool> {
     match cli.task {
-        Task::Bench(args) => bench(&args),
+        Task::Bench(args) => bench(&args).map(|()| true),
+        Task::Repro(args) => repro(&args),
     }
 }
 
-/// The workspace root (xtask's parent directory).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+fn full_data(explicit: Option<PathBuf>) -> Option<PathBuf> {
+    let complete = |d: &PathBuf| {
+        d.join("train-images-idx3-ubyte.gz").is_file()
+            || d.join("train-images-idx3-ubyte").is_file()
+    };
+    explicit.or_else(|| {
+        [
+            root().join("datasets/fashion-mnist"),
+            PathBuf::from("/usr/share/datasets/fashion-mnist"),
+        ]
+        .into_iter()
+        .find(complete)
+    })
 }
 
-/// Build the trainer in release mode and return the binary's path.
-fn build_trainer(features: Option<&str>) -> Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root())
-        .args(["build", "--release", "--quiet", "-p", "trainer"]);
-    if let Some(f) = features {
-        cmd.args(["--features", f]);
+fn repro(args: &ReproArgs) -> Result<bool> {
+    let profile = if args.full {
+        Profile::Full
+    } else if args.tiny {
+        Profile::Tiny
+    } else {
+        Profile::Quick
+    };
+    if let Some(dir) = &args.data
+        && !dir.is_dir()
+    {
+        bail!("--data {} is not a directory", dir.display());
     }
-    let status = cmd.status().context("cannot run cargo")?;
-    if !status.success() {
-        bail!("building the trainer failed");
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("target"));
-    Ok(target.join("release").join("trainer"))
-}
-
-fn bench(args: &BenchArgs) -> Result<()> {
+    let settings = Settings::new(profile, full_data(args.data.clone()))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.unwrap_or(cores).max(1);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| target_dir().join("repro").join(timestamp()));
+    eprintln!("building the trainer (release)...");
     let trainer = build_trainer(args.features.as_deref())?;
-    let mut rows = Vec::new();
-    for &threads in &args.threads {
-        let mut best: Option<serde_json::Value> = None;
-        for _ in 0..args.repeat.max(1) {
-            let out = Command::new(&trainer)
-                .args([
-                    "bench",
-                    "--json",
-                    "--backend",
-                    &args.backend,
-                    "--steps",
-                    &args.steps.to_string(),
-                    "--threads",
-                    &threads.to_string(),
-                ])
-                .output()
-                .with_context(|| format!("cannot run {}", trainer.display()))?;
-            if !out.status.success() {
-                bail!(
-                    "trainer bench failed:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-                .context("trainer bench printed invalid JSON")?;
-            let better = |a: &serde_json::Value, b: &serde_json::Value| {
-                a["train_images_per_sec"].as_f64() > b["train_images_per_sec"].as_f64()
-            };
-            if best.as_ref().is_none_or(|b| better(&v, b)) {
-                best = Some(v);
-            }
-        }
-        rows.push(best.expect("at least one repetition"));
-    }
-    let report = serde_json::json!({ "backend": args.backend, "results": rows });
-    let dir = root().join("target").join("bench");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("latest.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
-    }
-    println!(
-        "reference CNN on the embedded sample, backend {}, best of {}",
-        args.backend, args.repeat
-    );
-    println!("threads  train img/s  infer img/s  train GFLOP/s  peak RSS MiB");
-    for r in &rows {
+    let summary = run(&Options {
+        settings,
+        out: out.clone(),
+        jobs,
+        cores,
+        backend: args.backend.clone(),
+        trainer,
+        break_claim: args.break_claim.clone(),
+    })?;
+    println!();
+    for c in &summary.claims {
         println!(
-            "{:>7}  {:>11.0}  {:>11.0}  {:>13.1}  {:>12.0}",
-            r["threads"],
-            r["train_images_per_sec"].as_f64().unwrap_or(0.0),
-            r["infer_images_per_sec"].as_f64().unwrap_or(0.0),
-            r["train_gflops"].as_f64().unwrap_or(0.0),
-            r["peak_rss_mib"].as_f64().unwrap_or(0.0),
+            "{:>2}. {:<30} {:?}: {}",
+            c.id, c.name, c.verdict, c.measured
         );
     }
-    println!("(JSON: {})", path.display());
-    Ok(())
+    println!(
+        "\nreport: {}\nsummary: {}",
+        out.join("REPORT.md").display(),
+        out.join("summary.json").display()
+    );
+    Ok(summary.all_passed)
 }

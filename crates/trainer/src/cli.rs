@@ -56,6 +56,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// Measure training and inference throughput of the reference CNN on the embedded sample.
     Bench(BenchArgs),
+    /// Versions, compiled backends and threads, as JSON.
+    Info,
 }
 
 #[cfg(test)]

@@ -57,6 +57,9 @@ pub struct CompareArgs {
     pub json: bool,
 }
 
+/// First-layer filters of A, B and B aligned (one tile per filter), and the kernel size.
+pub type FirstLayer = ([usize; 2], [Vec<Vec<f32>>; 3]);
+
 /// One hidden layer of a pair of runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LayerComparison {
@@ -115,6 +118,10 @@ pub struct PairReport {
     pub weight_aligned: Alignment,
     /// Sweeps of weight matching until it converged.
     pub weight_matching_rounds: usize,
+    /// First-layer filters of A, of B, and of B aligned onto A by weight matching (each
+    /// averaged over input channels), with the kernel size, for the figures.
+    #[serde(skip)]
+    pub first_layer: Option<FirstLayer>,
 }
 
 /// Accuracy of one run.
@@ -418,7 +425,28 @@ fn compare_pair(
             })
         };
         let identity = Permutation::default();
+        let first_layer = table.first().and_then(|info| {
+            let aligned = permute(&pb, &table, &weight_perm).ok()?;
+            let tiles =
+                |params: &std::collections::HashMap<String, Vec<f32>>| -> Option<Vec<Vec<f32>>> {
+                    let w = params.get(&info.weight_path())?;
+                    let k = info.kernel[0] * info.kernel[1];
+                    Some(
+                        info.filters(w)
+                            .iter()
+                            .map(|f| {
+                                let ch = f.len() / k;
+                                (0..k)
+                                    .map(|t| (0..ch).map(|c| f[c * k + t]).sum::<f32>() / ch as f32)
+                                    .collect()
+                            })
+                            .collect(),
+                    )
+                };
+            Some((info.kernel, [tiles(&pa)?, tiles(&pb)?, tiles(&aligned)?]))
+        });
         Ok(PairReport {
+            first_layer,
             a: a.dir.path.clone(),
             b: b.dir.path.clone(),
             samples: n,
@@ -446,6 +474,18 @@ fn write_pair_outputs(p: &PairReport, out: &Path) -> Result<()> {
     let m = matrix.len();
     let flat: Vec<f32> = matrix.iter().flatten().map(|&v| v as f32).collect();
     filter_grid_png(&dir.join("cka.png"), &[flat], m, m, 1, 60)?;
+    if let Some(([kh, kw], [fa, fb, fb_aligned])) = &p.first_layer {
+        filter_grid_png(&dir.join("filters-a.png"), fa, *kh, *kw, 8, 12)?;
+        filter_grid_png(&dir.join("filters-b.png"), fb, *kh, *kw, 8, 12)?;
+        filter_grid_png(
+            &dir.join("filters-b-aligned.png"),
+            fb_aligned,
+            *kh,
+            *kw,
+            8,
+            12,
+        )?;
+    }
     if !p.naive.curve.is_empty() {
         let series: Vec<Series> = [&p.naive, &p.activation_aligned, &p.weight_aligned]
             .iter()
@@ -576,7 +616,8 @@ pub fn render(r: &CompareReport, out: &Path) -> String {
     let _ = writeln!(
         s,
         "wrote {0}/compare.json and, per pair, pair.json, cka.png, interpolation.svg, \
-         matched-correlation.svg under {0}/",
+         matched-correlation.svg and first-layer filter grids (filters-a.png, filters-b.png, \
+         filters-b-aligned.png) under {0}/",
         out.display()
     );
     s

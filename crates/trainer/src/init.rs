@@ -21,6 +21,10 @@ pub struct InitRecord {
     pub params: Vec<ResolvedParam>,
     /// What LSUV did, layer by layer, if it ran.
     pub lsuv: Option<Vec<LsuvLayer>>,
+    /// SHA-256 of the initial weights (as `summary.json`'s hash of the final ones): equal across
+    /// backends for the same seed.
+    #[serde(default)]
+    pub initial_weights_sha256: String,
 }
 
 /// Parse `--init`, naming the option in errors.
@@ -86,12 +90,14 @@ pub fn initialize<M: Classifier>(
     } else {
         (model, None)
     };
+    let initial_weights_sha256 = crate::weights::weights_sha256(&model);
     Ok((
         model,
         InitRecord {
             spec: spec.to_string(),
             params,
             lsuv,
+            initial_weights_sha256,
         },
     ))
 }

@@ -116,6 +116,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 print!("{}", comparing::render(&report, &args.out));
             }
         }
+        Command::Info => {
+            let info = serde_json::json!({
+                "filterlab_version": env!("CARGO_PKG_VERSION"),
+                "burn_version": "0.22.1",
+                "backends": backend::BackendKind::compiled(),
+                "default_backend": backend::BackendKind::default_compiled(),
+                "threads": rayon::current_num_threads(),
+            });
+            println!("{}", serde_json::to_string_pretty(&info)?);
+        }
         Command::Bench(args) => {
             let r = bench::bench(&args)?;
             if args.json {

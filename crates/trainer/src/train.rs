@@ -279,6 +279,7 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
             spec: crate::init::parse(&args.init)?.to_string(),
             params: Vec::new(),
             lsuv: None,
+            initial_weights_sha256: String::new(),
         },
         seed: args.seed,
         epochs: args.epochs as usize,

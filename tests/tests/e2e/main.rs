@@ -4,4 +4,5 @@ mod compare;
 mod errors;
 mod init;
 mod pruning;
+mod repro;
 mod reproducibility;

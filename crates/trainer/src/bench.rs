@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::Result;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::AdamConfig;
 use data::{Batches, DataSource, epoch_order};
 use model::{Classifier, LayerInfo, LayerKind, RefCnnConfig};
 use serde::{Deserialize, Serialize};
@@ -34,6 +34,9 @@ pub struct BenchArgs {
     /// Backend [default: flex].
     #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
+    /// Data-parallel workers per training step (as `train --workers`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub workers: u64,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -46,6 +49,8 @@ pub struct BenchResult {
     pub backend: BackendKind,
     /// CPU worker threads.
     pub threads: usize,
+    /// Data-parallel workers.
+    pub workers: usize,
     /// Training batch size.
     pub batch_size: usize,
     /// Timed training steps.
@@ -99,6 +104,7 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
     let (mut model, _) = init::apply(RefCnnConfig::new().init(&ad), &spec, 0, &|_| None)?;
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let loss_fn = CrossEntropyLoss::new(None, &ad);
+    let workers = crate::parallel::Workers::new(args.workers as usize)?;
     let bs = args.batch_size as usize;
     let (warmup, steps) = (args.warmup as usize, args.steps as usize);
     let mut order = Vec::new();
@@ -115,10 +121,8 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
             t0 = Instant::now();
         }
         let (x, y) = batch_tensors(&data.train, idx, &norm, &ad, &mut xb, &mut yb);
-        let loss = loss_fn.forward(model.forward(x), y);
-        let _: f32 = loss.clone().into_scalar();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-3, model, grads);
+        let result = crate::parallel::step(&model, x, y, &loss_fn, &workers);
+        model = optim.step(1e-3, model, result.grads);
     }
     let train_rate = (steps * bs) as f64 / t0.elapsed().as_secs_f64();
 
@@ -141,6 +145,7 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
     Ok(BenchResult {
         backend,
         threads: rayon::current_num_threads(),
+        workers: workers.len(),
         batch_size: bs,
         steps,
         train_images_per_sec: train_rate,
@@ -154,12 +159,13 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
 /// Render a result as a small table.
 pub fn render(r: &BenchResult) -> String {
     format!(
-        "backend {} · {} threads · reference CNN ({:.1} MFLOP forward per image)\n\
+        "backend {} · {} threads · {} worker(s) · reference CNN ({:.1} MFLOP forward per image)\n\
          train     {:>8.0} images/s  (batch {}, {} steps, {:.1} GFLOP/s)\n\
          inference {:>8.0} images/s\n\
          peak RSS  {:>8.0} MiB\n",
         r.backend,
         r.threads,
+        r.workers,
         r.forward_flops_per_image / 1e6,
         r.train_images_per_sec,
         r.batch_size,

@@ -12,6 +12,7 @@ pub mod fsio;
 pub mod init;
 pub mod initstats;
 pub mod inspect;
+pub mod parallel;
 pub mod plot;
 pub mod progress;
 pub mod pruning;

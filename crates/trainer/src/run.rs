@@ -87,12 +87,19 @@ pub struct RunConfig {
     pub backend: BackendKind,
     /// Worker threads of the CPU backends.
     pub threads: usize,
+    /// Data-parallel workers each batch is split over (1: none).
+    #[serde(default = "one")]
+    pub workers: usize,
     /// The run this one was derived from (pruning), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentRun>,
     /// How this run was pruned from its parent, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prune: Option<PruneSettings>,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The run a derived run started from.

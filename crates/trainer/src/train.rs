@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Bytes, Device};
 use data::{Batches, DataOrigin, DataSource, Dataset, epoch_order};
 use model::{Activation, Classifier, ModelSpec, PlainCnnConfig, RefCnnConfig, with_model};
@@ -139,6 +139,11 @@ pub struct TrainArgs {
     /// Backend [default: flex].
     #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
+    /// Split every batch over this many workers, each computing its part's gradients on its
+    /// share of the threads; gradients are summed in a fixed order, so results stay
+    /// bit-deterministic (but differ in the last bits from other worker counts).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub workers: u64,
     /// Overwrite RUN_DIR if it already holds a run.
     #[arg(long)]
     pub force: bool,
@@ -302,6 +307,7 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
         test_limit: args.test_limit.map(|n| n as usize),
         backend,
         threads: rayon::current_num_threads(),
+        workers: args.workers as usize,
         parent: None,
         prune: None,
     };
@@ -526,6 +532,7 @@ pub(crate) fn fit<M: Classifier>(
     }
 
     let loss_fn = CrossEntropyLoss::new(None, &s.train_device);
+    let workers = crate::parallel::Workers::new(cfg.workers)?;
     let (mut xb, mut yb) = (Vec::new(), Vec::new());
     for epoch in s.start_epoch..cfg.epochs {
         let order = epoch_order(train.len(), cfg.seed, epoch);
@@ -536,9 +543,8 @@ pub(crate) fn fit<M: Classifier>(
         for (step, idx) in Batches::new(&order, cfg.batch_size).enumerate() {
             let n = idx.len();
             let (x, y) = batch_tensors(train, idx, norm, &s.train_device, &mut xb, &mut yb);
-            let logits = model.forward(x);
-            let loss = loss_fn.forward(logits.clone(), y.clone());
-            let loss_value: f32 = loss.clone().into_scalar();
+            let result = crate::parallel::step(&model, x, y, &loss_fn, &workers);
+            let loss_value = result.loss;
             if !loss_value.is_finite() {
                 progress.finish();
                 bail!(
@@ -557,17 +563,9 @@ pub(crate) fn fit<M: Classifier>(
                     }
                 );
             }
-            let hits: i64 = logits
-                .argmax(1)
-                .reshape([n])
-                .equal(y)
-                .int()
-                .sum()
-                .into_scalar();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = after_step(optim.step(cfg.optimizer.lr, model, grads));
+            model = after_step(optim.step(cfg.optimizer.lr, model, result.grads));
             loss_sum += loss_value as f64 * n as f64;
-            correct += hits;
+            correct += result.hits;
             seen += n;
             progress.step(
                 step + 1,

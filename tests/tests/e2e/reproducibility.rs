@@ -76,3 +76,68 @@ fn eval_reproduces_the_final_test_accuracy() {
     assert_eq!(config["data"]["origin"], "sample");
     assert_eq!(config["model"]["arch"], "ref");
 }
+
+#[test]
+fn data_parallel_workers_are_deterministic_and_agree_with_one_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two_a, two_b) = (
+        dir.path().join("one"),
+        dir.path().join("two-a"),
+        dir.path().join("two-b"),
+    );
+    quick_run(&one, &["--epochs", "1", "--width", "0.5", "--seed", "9"]);
+    quick_run(
+        &two_a,
+        &[
+            "--epochs",
+            "1",
+            "--width",
+            "0.5",
+            "--seed",
+            "9",
+            "--workers",
+            "2",
+        ],
+    );
+    quick_run(
+        &two_b,
+        &[
+            "--epochs",
+            "1",
+            "--width",
+            "0.5",
+            "--seed",
+            "9",
+            "--workers",
+            "2",
+            "--threads",
+            "1",
+        ],
+    );
+    // Bit-identical across repetitions and thread counts.
+    assert_eq!(hash(&two_a), hash(&two_b));
+    // The same computation summed in another order: equal up to float rounding.
+    let acc = |r: &std::path::Path| {
+        read_json(&r.join("summary.json"))["test_accuracy"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        (acc(&one) - acc(&two_a)).abs() <= 0.02,
+        "{} vs {}",
+        acc(&one),
+        acc(&two_a)
+    );
+    let loss = |r: &std::path::Path| {
+        read_json(&r.join("summary.json"))["test_loss"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        (loss(&one) - loss(&two_a)).abs() <= 0.02,
+        "{} vs {}",
+        loss(&one),
+        loss(&two_a)
+    );
+    assert_eq!(read_json(&two_a.join("config.json"))["workers"], 2);
+}

@@ -1,0 +1,182 @@
+//! Data-parallel training steps: a batch split over workers, each computing its part's
+//! gradients single-threaded in a thread pool of its own, then combined in a fixed order, so the
+//! result is bit-deterministic whatever the scheduling.
+
+use anyhow::{Context, Result};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::nn::loss::CrossEntropyLoss;
+use burn::optim::GradientsParams;
+use burn::tensor::{Int, Tensor};
+use model::Classifier;
+
+/// What one step computed.
+pub struct StepResult {
+    /// Mean loss over the batch.
+    pub loss: f32,
+    /// Correct predictions.
+    pub hits: i64,
+    /// Gradients of the mean loss, by parameter.
+    pub grads: GradientsParams,
+}
+
+/// Thread pools of the workers.
+pub struct Workers {
+    pools: Vec<rayon::ThreadPool>,
+}
+
+impl Workers {
+    /// `n` workers sharing the CPU threads of the global pool.
+    pub fn new(n: usize) -> Result<Self> {
+        let threads = (rayon::current_num_threads() / n.max(1)).max(1);
+        let pools = (0..n.max(1))
+            .map(|_| rayon::ThreadPoolBuilder::new().num_threads(threads).build())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .context("cannot create the workers' thread pools")?;
+        Ok(Workers { pools })
+    }
+
+    /// Number of workers.
+    pub fn len(&self) -> usize {
+        self.pools.len()
+    }
+
+    /// Whether there are no workers (never: at least one is created).
+    pub fn is_empty(&self) -> bool {
+        self.pools.is_empty()
+    }
+}
+
+/// The same parameters as new autodiff leaves (same ids), so a worker's graph shares no node
+/// with another's.
+fn fresh_leaves<M: Module>(model: &M) -> M {
+    struct Fresh;
+    impl ModuleMapper for Fresh {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let id = param.id;
+            let mut p = Param::from_tensor(param.val().detach());
+            p.id = id;
+            p
+        }
+    }
+    model.clone().map(&mut Fresh)
+}
+
+/// Loss, hits and gradients of one part of a batch.
+fn part<M: Classifier>(
+    model: &M,
+    x: Tensor<4>,
+    y: Tensor<1, Int>,
+    loss_fn: &CrossEntropyLoss,
+) -> (f32, i64, GradientsParams) {
+    let [n, ..] = x.dims();
+    let logits = model.forward(x);
+    let loss = loss_fn.forward(logits.clone(), y.clone());
+    let value: f32 = loss.clone().into_scalar();
+    let hits: i64 = logits
+        .argmax(1)
+        .reshape([n])
+        .equal(y)
+        .int()
+        .sum()
+        .into_scalar();
+    let grads = GradientsParams::from_grads(loss.backward(), model);
+    (value, hits, grads)
+}
+
+/// One step's forward and backward pass, on one worker (the calling thread, global pool) or
+/// split over several.
+pub fn step<M: Classifier>(
+    model: &M,
+    x: Tensor<4>,
+    y: Tensor<1, Int>,
+    loss_fn: &CrossEntropyLoss,
+    workers: &Workers,
+) -> StepResult {
+    let [n, ..] = x.dims();
+    let k = workers.len().min(n).max(1);
+    if k == 1 {
+        let (loss, hits, grads) = part(model, x, y, loss_fn);
+        return StepResult { loss, hits, grads };
+    }
+    // Contiguous parts, the first ones one image larger when n is not a multiple of k.
+    let sizes: Vec<usize> = (0..k).map(|i| n / k + usize::from(i < n % k)).collect();
+    let mut start = 0;
+    let parts: Vec<(Tensor<4>, Tensor<1, Int>, usize)> = sizes
+        .iter()
+        .map(|&len| {
+            let p = (
+                x.clone().narrow(0, start, len),
+                y.clone().narrow(0, start, len),
+                len,
+            );
+            start += len;
+            p
+        })
+        .collect();
+    let results: Vec<(f32, i64, GradientsParams, usize)> = std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .zip(&workers.pools)
+            .map(|((xp, yp, len), pool)| {
+                let local = fresh_leaves(model);
+                let loss_fn = loss_fn.clone();
+                s.spawn(move || {
+                    pool.install(move || {
+                        let (l, h, g) = part(&local, xp, yp, &loss_fn);
+                        (l, h, g, len)
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a training worker panicked"))
+            .collect()
+    });
+    let loss = results.iter().map(|r| r.0 as f64 * r.3 as f64).sum::<f64>() / n as f64;
+    let hits = results.iter().map(|r| r.1).sum();
+    let weights: Vec<f64> = results.iter().map(|r| r.3 as f64 / n as f64).collect();
+    let mut parts: Vec<GradientsParams> = results.into_iter().map(|r| r.2).collect();
+    StepResult {
+        loss: loss as f32,
+        hits,
+        grads: combine(model, &mut parts, &weights),
+    }
+}
+
+/// `Σₖ weightₖ·gradsₖ` for every parameter of `model`, summed in worker order.
+fn combine<M: Module>(
+    model: &M,
+    parts: &mut [GradientsParams],
+    weights: &[f64],
+) -> GradientsParams {
+    struct Combine<'a> {
+        parts: &'a mut [GradientsParams],
+        weights: &'a [f64],
+        out: GradientsParams,
+    }
+    impl ModuleVisitor for Combine<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let mut acc: Option<Tensor<D>> = None;
+            for (g, &w) in self.parts.iter_mut().zip(self.weights) {
+                if let Some(t) = g.remove::<D>(param.id) {
+                    let t = t.mul_scalar(w);
+                    acc = Some(match acc {
+                        Some(a) => a.add(t),
+                        None => t,
+                    });
+                }
+            }
+            if let Some(a) = acc {
+                self.out.register(param.id, a);
+            }
+        }
+    }
+    let mut c = Combine {
+        parts,
+        weights,
+        out: GradientsParams::new(),
+    };
+    model.visit(&mut c);
+    c.out
+}

@@ -727,6 +727,11 @@ fn claim(
     }
 }
 
+/// A claim that could not be evaluated, and why.
+fn not_evaluated(id: u32, name: &str, why: impl Into<String>) -> Claim {
+    claim(id, name, None, why.into(), "-", Value::Null)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() {
@@ -787,14 +792,7 @@ fn evaluate(o: &Options, other_backend: Option<&str>) -> Vec<Claim> {
                             "killed_and_resumed_identical": resumed, "was_interrupted": interrupted }),
                 )
             }
-            _ => claim(
-                1,
-                "Determinism",
-                None,
-                "a training job failed".into(),
-                "bit-identical",
-                Value::Null,
-            ),
+            _ => not_evaluated(1, "Determinism", "a training job failed"),
         };
         claims.push(c);
     }
@@ -872,13 +870,10 @@ fn evaluate(o: &Options, other_backend: Option<&str>) -> Vec<Claim> {
                             "accuracy_std_points": std_pp, "runs": cmp["runs"] }),
                 )
             }
-            _ => claim(
+            _ => not_evaluated(
                 2,
                 "Seeds matter, results do not",
-                None,
-                "a training or the comparison failed".into(),
-                "-",
-                Value::Null,
+                "a training or the comparison failed",
             ),
         };
         claims.push(c);
@@ -948,14 +943,7 @@ fn evaluate(o: &Options, other_backend: Option<&str>) -> Vec<Claim> {
                     json!({ "layers": rows, "barriers": barriers }),
                 )
             }
-            None => claim(
-                3,
-                "Permutation equivalence",
-                None,
-                "the comparison failed".into(),
-                "-",
-                Value::Null,
-            ),
+            None => not_evaluated(3, "Permutation equivalence", "the comparison failed"),
         };
         claims.push(c);
     }
@@ -1013,14 +1001,7 @@ fn evaluate(o: &Options, other_backend: Option<&str>) -> Vec<Claim> {
                     json!({ "constant": ic["layers"], "perturbed": ip["layers"], "constant_accuracy": ac, "random_accuracy": ar }),
                 )
             }
-            _ => claim(
-                4,
-                "Symmetry",
-                None,
-                "a training or inspection failed".into(),
-                "-",
-                Value::Null,
-            ),
+            _ => not_evaluated(4, "Symmetry", "a training or inspection failed"),
         };
         claims.push(c);
     }
@@ -1091,13 +1072,10 @@ fn evaluate(o: &Options, other_backend: Option<&str>) -> Vec<Claim> {
                     json!({ "median_ratios": med, "plain_he_accuracy": ah, "plain_small_accuracy": asm }),
                 )
             }
-            _ => claim(
+            _ => not_evaluated(
                 5,
                 "Variance preservation",
-                None,
-                "an init-stats or plain-CNN job failed".into(),
-                "-",
-                Value::Null,
+                "an init-stats or plain-CNN job failed",
             ),
         };
         claims.push(c);
@@ -1180,14 +1158,7 @@ fn evaluate(o: &Options, other_backend: Option<&str>) -> Vec<Claim> {
                             "finetuned": crits.iter().chain(["random"].iter()).map(|c| (c.to_string(), ft(c))).collect::<BTreeMap<_,_>>() }),
                 )
             }
-            _ => claim(
-                6,
-                "Redundancy",
-                None,
-                "a redundancy or pruning job failed".into(),
-                "-",
-                Value::Null,
-            ),
+            _ => not_evaluated(6, "Redundancy", "a redundancy or pruning job failed"),
         };
         claims.push(c);
     }
@@ -1195,13 +1166,10 @@ fn evaluate(o: &Options, other_backend: Option<&str>) -> Vec<Claim> {
     // 7. Cross-backend.
     {
         let c = match other_backend {
-            None => claim(
+            None => not_evaluated(
                 7,
                 "Cross-backend",
-                None,
                 format!("only the {} backend is compiled in", o.backend),
-                "-",
-                Value::Null,
             ),
             Some(other) => {
                 let (ca, cb) = (
@@ -1245,14 +1213,7 @@ fn evaluate(o: &Options, other_backend: Option<&str>) -> Vec<Claim> {
                             json!({ "initial_identical": same_init, "accuracy": { o.backend.clone(): aa, other: ab }, "final_identical": same_final }),
                         )
                     }
-                    _ => claim(
-                        7,
-                        "Cross-backend",
-                        None,
-                        "a backend run failed".into(),
-                        "-",
-                        Value::Null,
-                    ),
+                    _ => not_evaluated(7, "Cross-backend", "a backend run failed"),
                 }
             }
         };

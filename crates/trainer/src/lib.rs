@@ -59,39 +59,23 @@ pub fn run(cli: Cli) -> Result<()> {
         },
         Command::Eval(args) => {
             let result = eval_run(&args)?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&result)?);
-            } else {
-                print!("{}", eval::render(&result, &data::FASHION_CLASSES));
-            }
+            emit(args.json, &result, || {
+                eval::render(&result, &data::FASHION_CLASSES)
+            })?;
         }
         Command::InitStats(args) => {
             let report = initstats::init_stats(&args)?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", initstats::render(&report, &args.out));
-            }
+            emit(args.json, &report, || initstats::render(&report, &args.out))?;
         }
         Command::Inspect(args) => {
             let inspection = inspect::inspect(&args)?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&inspection)?);
-            } else {
-                print!("{}", inspect::render(&inspection));
-            }
+            emit(args.json, &inspection, || inspect::render(&inspection))?;
         }
         Command::Redundancy(args) => {
             let report = pruning::redundancy(&args)?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                let out = args
-                    .out
-                    .clone()
-                    .unwrap_or_else(|| args.run.join("redundancy"));
-                print!("{}", pruning::render_redundancy(&report, &out));
-            }
+            emit(args.json, &report, || {
+                pruning::render_redundancy(&report, &args.out_dir())
+            })?;
         }
         Command::Prune(args) => {
             let report = pruning::prune_run(&args)?;
@@ -99,23 +83,13 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::PruneSweep(args) => {
             let report = pruning::sweep(&args)?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                let out = args
-                    .out
-                    .clone()
-                    .unwrap_or_else(|| args.run.join("prune-sweep"));
-                print!("{}", pruning::render_sweep(&report, &out));
-            }
+            emit(args.json, &report, || {
+                pruning::render_sweep(&report, &args.out_dir())
+            })?;
         }
         Command::Compare(args) => {
             let report = comparing::compare_runs(&args)?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", comparing::render(&report, &args.out));
-            }
+            emit(args.json, &report, || comparing::render(&report, &args.out))?;
         }
         Command::Info => {
             let info = serde_json::json!({
@@ -129,12 +103,18 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) => {
             let r = bench::bench(&args)?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                print!("{}", bench::render(&r));
-            }
+            emit(args.json, &r, || bench::render(&r))?;
         }
+    }
+    Ok(())
+}
+
+/// Print `value` as JSON, or the text `render` makes of it.
+fn emit<T: serde::Serialize>(json: bool, value: &T, render: impl FnOnce() -> String) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", render());
     }
     Ok(())
 }

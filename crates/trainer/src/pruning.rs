@@ -204,6 +204,24 @@ pub struct RedundancyReport {
     pub layers: Vec<LayerRedundancy>,
 }
 
+impl RedundancyArgs {
+    /// Where the outputs go.
+    pub fn out_dir(&self) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| self.run.join("redundancy"))
+    }
+}
+
+impl SweepArgs {
+    /// Where the outputs go.
+    pub fn out_dir(&self) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| self.run.join("prune-sweep"))
+    }
+}
+
 /// Run `trainer redundancy`.
 pub fn redundancy(args: &RedundancyArgs) -> Result<RedundancyReport> {
     if !(0.0..=1.0).contains(&args.threshold) {

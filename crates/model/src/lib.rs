@@ -12,6 +12,7 @@
 //!
 //! Models are backend-agnostic: they take a `burn::tensor::Device`.
 
+mod fastconv;
 pub mod features;
 mod layers;
 mod plain;

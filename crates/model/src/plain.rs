@@ -121,7 +121,11 @@ impl PlainCnn {
     ) -> Tensor<2> {
         let mut x = images;
         for (i, conv) in self.convs.iter().enumerate() {
-            let pre = conv.forward(x);
+            let pre = if i == 0 && crate::fastconv::applies(conv, 1) {
+                crate::fastconv::forward(conv, x)
+            } else {
+                conv.forward(x)
+            };
             let post = self.activation.forward(pre.clone());
             tap(i, &pre, &post);
             x = post;

@@ -35,7 +35,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
     /// Data-parallel workers per training step (as `train --workers`).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub workers: u64,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -128,19 +128,24 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
 
     let valid = model.valid();
     let ib = args.infer_batch_size as usize;
+    let batches = args.infer_batches as usize;
     let test_order: Vec<u32> = (0..data.test.len() as u32)
         .cycle()
-        .take(ib * (1 + args.infer_batches as usize))
+        .take(ib * batches)
         .collect();
-    let mut t1 = Instant::now();
-    for (i, idx) in test_order.chunks(ib).enumerate() {
-        if i == 1 {
-            t1 = Instant::now();
-        }
-        let (x, _) = batch_tensors(&data.test, idx, &norm, &device, &mut xb, &mut yb);
-        let _ = valid.forward(x).into_data();
-    }
-    let infer_rate = (ib * args.infer_batches as usize) as f64 / t1.elapsed().as_secs_f64();
+    let chunks: Vec<&[u32]> = test_order.chunks(ib).collect();
+    let infer_workers = crate::parallel::Workers::new(crate::eval::EVAL_WORKERS)?;
+    let run = |count: usize| {
+        crate::parallel::map_batches(&infer_workers, &valid, count, |m, i| {
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            let (images, _) = batch_tensors(&data.test, chunks[i], &norm, &device, &mut x, &mut y);
+            m.forward(images).into_data()
+        })
+    };
+    run(crate::eval::EVAL_WORKERS); // warm-up
+    let t1 = Instant::now();
+    run(batches);
+    let infer_rate = (ib * batches) as f64 / t1.elapsed().as_secs_f64();
     let flops = forward_flops(&valid.layers());
     Ok(BenchResult {
         backend,

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 /// Batch size for evaluation (no gradients, so larger than training's).
 pub const EVAL_BATCH: usize = 500;
 
+/// Workers that evaluate batches side by side (each single-threaded: faster than splitting one
+/// batch's kernels over threads on the flex backend).
+pub const EVAL_WORKERS: usize = 2;
+
 /// The result of evaluating a model on a split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalResult {
@@ -58,17 +62,23 @@ pub fn evaluate<M: Classifier>(
     let mut confusion = vec![vec![0usize; num_classes]; num_classes];
     let mut loss_sum = 0.0f64;
     let order: Vec<u32> = (0..split.len() as u32).collect();
-    let (mut xb, mut yb) = (Vec::new(), Vec::new());
-    for idx in order.chunks(EVAL_BATCH) {
-        let (x, y) = batch_tensors(split, idx, norm, device, &mut xb, &mut yb);
-        let logits = model.forward(x);
+    let chunks: Vec<&[u32]> = order.chunks(EVAL_BATCH).collect();
+    let workers = crate::parallel::Workers::new(EVAL_WORKERS)?;
+    // Batches in parallel on the workers, combined in batch order.
+    let results = crate::parallel::map_batches(&workers, model, chunks.len(), |m, i| {
+        let (mut xb, mut yb) = (Vec::new(), Vec::new());
+        let (x, y) = batch_tensors(split, chunks[i], norm, device, &mut xb, &mut yb);
+        let logits = m.forward(x);
         let loss: f32 = loss_fn.forward(logits.clone(), y).into_scalar();
+        let pred = logits.argmax(1).into_data().try_into_vec_as::<i64>();
+        (loss, pred, yb)
+    });
+    for (i, (loss, pred, labels)) in results.into_iter().enumerate() {
         if !loss.is_finite() {
             bail!("evaluation loss is {loss}: the weights contain NaN or infinity");
         }
-        loss_sum += loss as f64 * idx.len() as f64;
-        let pred = logits.argmax(1).into_data().try_into_vec_as::<i64>()?;
-        for (&t, &p) in yb.iter().zip(&pred) {
+        loss_sum += loss as f64 * chunks[i].len() as f64;
+        for (&t, &p) in labels.iter().zip(&pred?) {
             confusion[t as usize][p as usize] += 1;
         }
     }

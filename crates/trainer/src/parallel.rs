@@ -180,3 +180,40 @@ fn combine<M: Module>(
     model.visit(&mut c);
     c.out
 }
+
+/// `f(model, i)` for `i` in `0..count`, batch `i` on worker `i mod k`, each worker with its own
+/// copy of `model` in its own pool; results in order of `i`, so anything summed from them is
+/// summed in a fixed order.
+pub fn map_batches<M: Module, T: Send>(
+    workers: &Workers,
+    model: &M,
+    count: usize,
+    f: impl Fn(&M, usize) -> T + Sync,
+) -> Vec<T> {
+    let k = workers.len();
+    let f = &f;
+    let mut out: Vec<(usize, T)> = std::thread::scope(|s| {
+        let handles: Vec<_> = workers
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(w, pool)| {
+                let local = model.clone();
+                s.spawn(move || {
+                    pool.install(move || {
+                        (w..count)
+                            .step_by(k)
+                            .map(|i| (i, f(&local, i)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("an inference worker panicked"))
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, t)| t).collect()
+}

@@ -85,7 +85,19 @@ fn data_parallel_workers_are_deterministic_and_agree_with_one_worker() {
         dir.path().join("two-a"),
         dir.path().join("two-b"),
     );
-    quick_run(&one, &["--epochs", "1", "--width", "0.5", "--seed", "9"]);
+    quick_run(
+        &one,
+        &[
+            "--epochs",
+            "1",
+            "--width",
+            "0.5",
+            "--seed",
+            "9",
+            "--workers",
+            "1",
+        ],
+    );
     quick_run(
         &two_a,
         &[

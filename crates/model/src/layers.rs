@@ -47,6 +47,13 @@ pub struct LayerInfo {
     /// conv consumer (one input channel), `h·w` when the consumer is a linear layer reading the
     /// flattened `[C, h, w]` map channel by channel.
     pub consumer_inputs_per_channel: usize,
+    /// Module path of a per-channel normalization applied to this layer's output before the
+    /// nonlinearity (a `BatchNorm` at `bn1`, say), if any. Pruning a filter must then also zero
+    /// the normalization's `gamma` and `beta` for that channel: its shift alone would keep the
+    /// channel alive. The filterlab models have none; tables of other models set it with
+    /// [`LayerInfo::with_norm`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm: Option<String>,
 }
 
 /// The table entry of a conv layer.
@@ -72,6 +79,7 @@ pub(crate) fn conv_info(
         activation: Some(activation),
         consumer: consumer.map(|(c, _)| c.to_string()),
         consumer_inputs_per_channel: consumer.map_or(0, |(_, n)| n),
+        norm: None,
     }
 }
 
@@ -97,6 +105,7 @@ pub(crate) fn linear_info(
         activation,
         consumer: consumer.map(str::to_string),
         consumer_inputs_per_channel: usize::from(consumer.is_some()),
+        norm: None,
     }
 }
 
@@ -109,6 +118,21 @@ impl LayerInfo {
     /// Path of the bias parameter.
     pub fn bias_path(&self) -> String {
         format!("{}.bias", self.name)
+    }
+
+    /// This entry with a per-channel normalization at module path `norm` after the layer.
+    pub fn with_norm(mut self, norm: &str) -> Self {
+        self.norm = Some(norm.to_string());
+        self
+    }
+
+    /// Paths of the normalization parameters with one value per output channel that pruning a
+    /// filter must zero (`<norm>.gamma`, `<norm>.beta`); empty without a normalization.
+    pub fn norm_paths(&self) -> Vec<String> {
+        self.norm
+            .iter()
+            .flat_map(|n| [format!("{n}.gamma"), format!("{n}.beta")])
+            .collect()
     }
 
     /// Index of the weight element `(output channel o, position k within the filter)` in storage

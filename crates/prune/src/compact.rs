@@ -90,11 +90,22 @@ pub fn compact_parameters(
             }
         };
         out.insert(info.weight_path(), sliced);
-        if let Ok(b) = find(info.bias_path()) {
-            out.insert(
-                info.bias_path(),
-                out_keep.iter().map(|&o| b.values[o]).collect(),
-            );
+        // Per-channel vectors: the bias, and a following normalization's affine parameters
+        // (required) and running statistics (present in Burn's BatchNorm).
+        let mut per_channel: Vec<(String, bool)> = vec![(info.bias_path(), false)];
+        if let Some(n) = &info.norm {
+            per_channel.extend(info.norm_paths().into_iter().map(|p| (p, true)));
+            per_channel
+                .extend(["running_mean", "running_var"].map(|s| (format!("{n}.{s}"), false)));
+        }
+        for (path, required) in per_channel {
+            match find(path.clone()) {
+                Ok(p) => {
+                    out.insert(path, out_keep.iter().map(|&o| p.values[o]).collect());
+                }
+                Err(e) if required => return Err(e),
+                Err(_) => {}
+            }
         }
     }
     Ok(out)

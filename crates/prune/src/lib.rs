@@ -7,14 +7,16 @@
 //!   dead filters.
 //! - [`Criterion`]: L1/L2 norm, FPGM, feature-map redundancy, mean activation, APoZ, random.
 //! - [`Mask`]: which filters are kept; [`plan`] builds one from scores (per layer or global);
-//!   [`apply_mask`] zeroes whole filters (weights, bias, and any per-channel parameters that
-//!   follow); [`DeviceMask`] re-applies it after every optimizer step; [`effect`] counts the
+//!   [`apply_mask`] zeroes whole filters (weights, bias, and the `gamma` and `beta` of a
+//!   normalization that follows, named by [`model::LayerInfo::norm`]); [`DeviceMask`] re-applies it after every optimizer step; [`effect`] counts the
 //!   parameters and FLOPs removed.
 //! - [`compact`]: a physically smaller model with the pruned channels removed.
 
 pub mod compact;
 mod criteria;
 mod mask;
+#[cfg(test)]
+mod norm_tests;
 pub mod redundancy;
 pub mod stats;
 

@@ -142,8 +142,9 @@ pub fn plan(
     Ok(mask)
 }
 
-/// Zero the pruned filters of `module`: the weight slice and the bias of each, on the host.
-/// Returns the module with the same parameter ids.
+/// Zero the pruned filters of `module`, on the host: the weight slice and the bias of each,
+/// and the `gamma` and `beta` of a normalization that follows the layer (else its shift would
+/// keep the channel alive). Returns the module with the same parameter ids.
 pub fn apply_mask<M: Module>(
     module: M,
     mask: &Mask,
@@ -151,28 +152,50 @@ pub fn apply_mask<M: Module>(
 ) -> Result<M, PruneError> {
     mask.validate(layers)?;
     let params = init::read_parameters(&module);
+    let get = |path: &str| params.iter().find(|p| p.path == path);
+    let missing = |path: String| PruneError::Mask(format!("the model has no parameter {path}"));
     let mut values = HashMap::new();
     for name in mask.layers.keys() {
         let info = find(layers, name)?;
         let pruned = mask.pruned(name);
-        if let Some(w) = params.iter().find(|p| p.path == info.weight_path()) {
-            let mut v = w.values.clone();
-            for &o in &pruned {
-                for k in 0..info.filter_len() {
-                    v[info.weight_index(o, k)] = 0.0;
-                }
+        let w = get(&info.weight_path()).ok_or_else(|| missing(info.weight_path()))?;
+        let mut v = w.values.clone();
+        for &o in &pruned {
+            for k in 0..info.filter_len() {
+                v[info.weight_index(o, k)] = 0.0;
             }
-            values.insert(w.path.clone(), v);
         }
-        if let Some(b) = params.iter().find(|p| p.path == info.bias_path()) {
-            let mut v = b.values.clone();
+        values.insert(w.path.clone(), v);
+        for p in per_channel_params(info, get)? {
+            let mut v = p.values.clone();
             for &o in &pruned {
                 v[o] = 0.0;
             }
-            values.insert(b.path.clone(), v);
+            values.insert(p.path.clone(), v);
         }
     }
     Ok(init::write_parameters(module, values)?)
+}
+
+/// The per-channel parameters zeroed with a layer's filters, looked up by `get`: the bias if the
+/// layer has one, and the normalization's `gamma` and `beta`, which must exist when the table
+/// names a normalization.
+fn per_channel_params<'a>(
+    info: &LayerInfo,
+    get: impl Fn(&str) -> Option<&'a init::HostParam>,
+) -> Result<Vec<&'a init::HostParam>, PruneError> {
+    let mut out: Vec<_> = get(&info.bias_path()).into_iter().collect();
+    for path in info.norm_paths() {
+        let p = get(&path).ok_or_else(|| {
+            PruneError::Mask(format!(
+                "{} is followed by normalization {}, but the model has no parameter {path}",
+                info.name,
+                info.norm.as_deref().unwrap_or_default()
+            ))
+        })?;
+        out.push(p);
+    }
+    Ok(out)
 }
 
 /// The mask as 0/1 tensors on a device, to re-zero the pruned filters after every optimizer
@@ -202,7 +225,10 @@ impl DeviceMask {
                 Tensor::<1>::from_data(TensorData::new(v, [len]), device)
             };
             factors.insert(info.weight_path(), upload(w));
-            factors.insert(info.bias_path(), upload(b));
+            // Per-channel vectors; a path the model lacks (a layer without bias) never matches.
+            for path in std::iter::once(info.bias_path()).chain(info.norm_paths()) {
+                factors.insert(path, upload(b.clone()));
+            }
         }
         Ok(DeviceMask { factors })
     }
@@ -287,8 +313,9 @@ pub fn layer_flops(l: &LayerInfo) -> f64 {
         }
 }
 
-/// Count what `mask` removes: each pruned filter's weights and bias, and the consumer's weights
-/// that only ever read its (zero) output. Counts assume no two pruned layers share a consumer.
+/// Count what `mask` removes: each pruned filter's weights and bias (and a following
+/// normalization's `gamma` and `beta`), and the consumer's weights that only ever read its (zero)
+/// output. Counts assume no two pruned layers share a consumer.
 pub fn effect(mask: &Mask, layers: &[LayerInfo]) -> Result<PruneEffect, PruneError> {
     mask.validate(layers)?;
     let mut out = Vec::new();
@@ -315,14 +342,17 @@ pub fn effect(mask: &Mask, layers: &[LayerInfo]) -> Result<PruneEffect, PruneErr
             pruned_channels: pruned,
             consumer: consumer_name,
             dead_consumer_inputs: k * per_channel,
-            params_removed: k * (info.filter_len() + 1) + k * per_channel * consumer_weights,
+            params_removed: k * (info.filter_len() + 1 + info.norm_paths().len())
+                + k * per_channel * consumer_weights,
             flops_removed: k as f64 * layer_flops(info) / info.out_channels as f64
                 + (k * per_channel) as f64 * consumer_flops,
         });
     }
     let total_params = layers
         .iter()
-        .map(|l| l.weight_shape.iter().product::<usize>() + l.out_channels)
+        .map(|l| {
+            l.weight_shape.iter().product::<usize>() + l.out_channels * (1 + l.norm_paths().len())
+        })
         .sum();
     Ok(PruneEffect {
         params_removed: out.iter().map(|e| e.params_removed).sum(),

@@ -1062,7 +1062,7 @@ fn evaluate(o: &Options, other_backend: Option<&str>) -> Vec<Claim> {
                     "Variance preservation",
                     Some(pass),
                     format!(
-                        "std(layer {d})/std(layer 1), median of {} weight seeds: He {he:.3}, Xavier {xa:.2e}, PyTorch default {pt:.2e}, N(0, 1) {n1:.2e}; {d}-layer plain CNN after a fixed budget: He {} vs N(0, 0.01²) {}",
+                        "pre-activation std(layer {d})/std(layer 1), median of {} weight seeds: He {he:.3}, Xavier {xa:.2e}, PyTorch default {pt:.2e}, N(0, 1) {n1:.2e}; {d}-layer plain CNN after a fixed budget: He {} vs N(0, 0.01²) {}",
                         st.init_seeds,
                         pct(ah),
                         pct(asm),

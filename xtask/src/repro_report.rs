@@ -146,7 +146,7 @@ pub fn render(sum: &StudySummary, out: &Path) -> String {
         "A {}-layer plain ReLU CNN (width {}, no normalization, no skips) at initialization. The \
          variance analysis predicts a per-layer multiplier of the pre-activation variance of \
          `fan_in·Var(w)/2`: 1 for He, ½ for Xavier, 1/6 for PyTorch's default, {} for N(0, 1) \
-         (fan_in = 9·{}). The table is the median over {} weight seeds of std(layer {})/std(layer 1) \
+         (fan_in = 9·{}). The table is the median over {} weight seeds of the pre-activation std(layer {})/std(layer 1) \
          on N(0, 1) inputs.\n",
         st.init_depth,
         st.init_width,

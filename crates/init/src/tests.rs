@@ -364,9 +364,9 @@ fn same_seed_same_bits_across_backends_orders_and_threads() {
     }
 }
 
-/// Standard deviation of the pre-activations of layer 20 over that of layer 1 in a 20-layer
-/// plain ReLU CNN (width 32, 28×28, zero padding) at init, on 8 N(0, 1) images: the median over
-/// 5 weight seeds. (One finite-width network drifts randomly by a factor of 2–3 over 20 layers;
+/// Standard deviation of the post-activations (after the ReLU) of layer 20 over that of layer 1
+/// in a 20-layer plain ReLU CNN (width 32, 28×28, zero padding) at init, on 8 N(0, 1) images:
+/// the median over 5 weight seeds. (One finite-width network drifts randomly by a factor of 2–3 over 20 layers;
 /// the theory describes the typical network, so the median of a few is what is compared.)
 fn depth_ratio(scheme: &str) -> f64 {
     let device = Device::flex();
@@ -382,7 +382,7 @@ fn depth_ratio(scheme: &str) -> f64 {
                 .init(&device);
             let (model, _) = apply(model, &spec, seed, &|_| Some(Nonlinearity::Relu)).unwrap();
             let (_, taps) = model.forward_taps(x.clone());
-            crate::stats::mean_std(&taps[19].pre).1 / crate::stats::mean_std(&taps[0].pre).1
+            crate::stats::mean_std(&taps[19].post).1 / crate::stats::mean_std(&taps[0].post).1
         })
         .collect();
     ratios.sort_by(f64::total_cmp);

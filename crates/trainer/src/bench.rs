@@ -142,7 +142,7 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
             m.forward(images).into_data()
         })
     };
-    run(crate::eval::EVAL_WORKERS); // warm-up
+    run(batches.min(crate::eval::EVAL_WORKERS)); // warm-up
     let t1 = Instant::now();
     run(batches);
     let infer_rate = (ib * batches) as f64 / t1.elapsed().as_secs_f64();

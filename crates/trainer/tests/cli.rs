@@ -35,3 +35,33 @@ fn errors_exit_non_zero_with_the_chain() {
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--epochs"));
 }
+
+#[test]
+fn bench_runs_with_the_smallest_settings() {
+    let out = trainer(&[
+        "bench",
+        "--json",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--batch-size",
+        "8",
+        "--infer-batches",
+        "1",
+        "--infer-batch-size",
+        "8",
+        "--threads",
+        "1",
+        "--workers",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert!(v["train_images_per_sec"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["infer_images_per_sec"].as_f64().unwrap() > 0.0, "{v}");
+}

@@ -84,6 +84,11 @@ fn parse_config(c: &str) -> Result<(u32, u32)> {
 }
 
 /// Build `rev` in a git worktree, return a copy of its trainer binary.
+///
+/// The build gets a target directory of its own (`target/bench/baseline-target`, kept between
+/// runs, so only the first build compiles Burn): cargo judges workspace crates by file times, so
+/// artifacts of `rev` built in the main target directory would later pass for the current
+/// sources, and the current build would silently be `rev`.
 fn build_baseline(rev: &str, features: Option<&str>) -> Result<PathBuf> {
     let dir = target_dir().join("bench");
     let tree = dir.join("baseline-worktree");
@@ -103,9 +108,14 @@ fn build_baseline(rev: &str, features: Option<&str>) -> Result<PathBuf> {
         bail!("cannot check out {rev} into {}", tree.display());
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = dir.join("baseline-target");
+    eprintln!(
+        "building {rev} in {} (the first time also compiles Burn: ~10 minutes on 2 cores)",
+        target.display()
+    );
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&tree)
-        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CARGO_TARGET_DIR", &target)
         .args(["build", "--release", "--quiet", "-p", "trainer"]);
     if let Some(f) = features {
         cmd.args(["--features", f]);
@@ -114,7 +124,7 @@ fn build_baseline(rev: &str, features: Option<&str>) -> Result<PathBuf> {
         bail!("building {rev} failed");
     }
     let bin = dir.join(format!("trainer-{}", rev.replace('/', "_")));
-    std::fs::copy(target_dir().join("release/trainer"), &bin)?;
+    std::fs::copy(target.join("release/trainer"), &bin)?;
     let _ = Command::new("git")
         .current_dir(root())
         .args(["worktree", "remove", "--force"])

@@ -19,30 +19,44 @@ pub struct StepResult {
     pub grads: GradientsParams,
 }
 
-/// Thread pools of the workers.
+/// Data-parallel workers and the thread pools they run on.
 pub struct Workers {
+    /// Logical workers: parts each batch is split into.
+    n: usize,
+    /// Pools: one per worker while the threads allow, fewer (shared) otherwise.
     pools: Vec<rayon::ThreadPool>,
 }
 
 impl Workers {
-    /// `n` workers sharing the CPU threads of the global pool.
+    /// `n` workers on the CPU threads of the global pool (`--threads`): one single- or
+    /// multi-threaded pool per worker while there are threads for it. With fewer threads than
+    /// workers, workers share pools and their parts run in turn, so `--threads` is a true cap; a
+    /// part's result does not depend on the pool it runs on, so the bits are the same.
     pub fn new(n: usize) -> Result<Self> {
-        let threads = (rayon::current_num_threads() / n.max(1)).max(1);
-        let pools = (0..n.max(1))
+        let n = n.max(1);
+        let total = rayon::current_num_threads().max(1);
+        let count = n.min(total);
+        let threads = total / count;
+        let pools = (0..count)
             .map(|_| rayon::ThreadPoolBuilder::new().num_threads(threads).build())
             .collect::<std::result::Result<Vec<_>, _>>()
             .context("cannot create the workers' thread pools")?;
-        Ok(Workers { pools })
+        Ok(Workers { n, pools })
     }
 
     /// Number of workers.
     pub fn len(&self) -> usize {
-        self.pools.len()
+        self.n
     }
 
     /// Whether there are no workers (never: at least one is created).
     pub fn is_empty(&self) -> bool {
-        self.pools.is_empty()
+        self.n == 0
+    }
+
+    /// The pool worker `w` runs on.
+    fn pool(&self, w: usize) -> &rayon::ThreadPool {
+        &self.pools[w % self.pools.len()]
     }
 }
 
@@ -116,8 +130,9 @@ pub fn step<M: Classifier>(
     let results: Vec<(f32, i64, GradientsParams, usize)> = std::thread::scope(|s| {
         let handles: Vec<_> = parts
             .into_iter()
-            .zip(&workers.pools)
-            .map(|((xp, yp, len), pool)| {
+            .enumerate()
+            .map(|(w, (xp, yp, len))| {
+                let pool = workers.pool(w);
                 let local = fresh_leaves(model);
                 let loss_fn = loss_fn.clone();
                 s.spawn(move || {
@@ -181,16 +196,16 @@ fn combine<M: Module>(
     c.out
 }
 
-/// `f(model, i)` for `i` in `0..count`, batch `i` on worker `i mod k`, each worker with its own
-/// copy of `model` in its own pool; results in order of `i`, so anything summed from them is
-/// summed in a fixed order.
+/// `f(model, i)` for `i` in `0..count`, batch `i` on pool `i mod k` (`k` pools: one per worker
+/// while the threads allow), each pool with its own copy of `model`; results in order of `i`,
+/// so anything summed from them is summed in a fixed order.
 pub fn map_batches<M: Module, T: Send>(
     workers: &Workers,
     model: &M,
     count: usize,
     f: impl Fn(&M, usize) -> T + Sync,
 ) -> Vec<T> {
-    let k = workers.len();
+    let k = workers.pools.len();
     let f = &f;
     let mut out: Vec<(usize, T)> = std::thread::scope(|s| {
         let handles: Vec<_> = workers
@@ -216,4 +231,31 @@ pub fn map_batches<M: Module, T: Send>(
     });
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, t)| t).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn within(threads: usize, workers: usize) -> Workers {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| Workers::new(workers))
+            .unwrap()
+    }
+
+    #[test]
+    fn workers_never_use_more_threads_than_given() {
+        let w = within(1, 2);
+        assert_eq!((w.len(), w.pools.len()), (2, 1));
+        assert_eq!(w.pool(1).current_num_threads(), 1);
+        let w = within(4, 2);
+        assert_eq!((w.len(), w.pools.len()), (2, 2));
+        assert!(w.pools.iter().all(|p| p.current_num_threads() == 2));
+        let w = within(3, 2);
+        let used: usize = w.pools.iter().map(|p| p.current_num_threads()).sum();
+        assert_eq!((w.pools.len(), used), (2, 2));
+    }
 }

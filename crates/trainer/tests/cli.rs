@@ -65,3 +65,44 @@ fn bench_runs_with_the_smallest_settings() {
     assert!(v["train_images_per_sec"].as_f64().unwrap() > 0.0, "{v}");
     assert!(v["infer_images_per_sec"].as_f64().unwrap() > 0.0, "{v}");
 }
+
+/// The weights hash of a short two-worker training with `threads` CPU threads.
+fn two_worker_run(dir: &std::path::Path, threads: &str) -> serde_json::Value {
+    let out_dir = dir.join(format!("t{threads}"));
+    let out = trainer(&[
+        "train",
+        "--data",
+        "sample",
+        "--train-limit",
+        "512",
+        "--test-limit",
+        "128",
+        "--epochs",
+        "1",
+        "--width",
+        "0.25",
+        "--workers",
+        "2",
+        "--threads",
+        threads,
+        "--quiet",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = std::fs::read(out_dir.join("summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&summary).unwrap();
+    summary["weights_sha256"].clone()
+}
+
+#[test]
+fn two_workers_give_the_same_bits_on_one_thread_or_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = two_worker_run(dir.path(), "1");
+    assert!(one.is_string(), "{one}");
+    assert_eq!(one, two_worker_run(dir.path(), "2"));
+}

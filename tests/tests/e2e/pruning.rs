@@ -214,3 +214,73 @@ fn redundancy_and_sweep_write_their_reports() {
             .contains("<svg")
     );
 }
+
+#[test]
+fn pruned_logits_equal_those_of_a_model_zeroed_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let (parent, child) = (dir.path().join("parent"), dir.path().join("child"));
+    quick_run(&parent, &["--epochs", "1", "--width", "0.5"]);
+    trainer(&[
+        "prune",
+        parent.to_str().unwrap(),
+        "--criterion",
+        "l1",
+        "--ratio",
+        "0.5",
+        "--layers",
+        "conv2",
+        "--quiet",
+        "--out",
+        child.to_str().unwrap(),
+    ])
+    .unwrap();
+    let mask = read_json(&child.join("mask.json"));
+    let keep: Vec<bool> = serde_json::from_value(mask["layers"]["conv2"].clone()).unwrap();
+    assert_eq!(keep.iter().filter(|k| !**k).count(), 16);
+
+    let config = read_json(&parent.join("config.json"));
+    let spec: model::ModelSpec = serde_json::from_value(config["model"].clone()).unwrap();
+    let device = burn::tensor::Device::flex();
+    let x: Vec<f32> = (0..4 * 28 * 28)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+        .collect();
+    let x = burn::tensor::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(x, [4, 1, 28, 28]),
+        &device,
+    );
+    let (by_hand, pruned) = model::with_model!(&spec, &device, |m| {
+        use model::Classifier;
+        let parent_model =
+            trainer::run::load_module(m.clone(), &parent.join("model.bpk"), &spec).unwrap();
+        // conv2.weight is [out, in, 3, 3]: output filter o is one contiguous run of in·9 values.
+        let params = init::read_parameters(&parent_model);
+        let get = |p: &str| params.iter().find(|x| x.path == p).unwrap();
+        let (w, b) = (get("conv2.weight"), get("conv2.bias"));
+        let len = w.shape[1] * w.shape[2] * w.shape[3];
+        let (mut w, mut b) = (w.values.clone(), b.values.clone());
+        for (o, _) in keep.iter().enumerate().filter(|(_, k)| !**k) {
+            w[o * len..(o + 1) * len].fill(0.0);
+            b[o] = 0.0;
+        }
+        let zeroed = init::write_parameters(
+            parent_model,
+            std::collections::HashMap::from([
+                ("conv2.weight".to_string(), w),
+                ("conv2.bias".to_string(), b),
+            ]),
+        )
+        .unwrap();
+        let child_model = trainer::run::load_module(m, &child.join("model.bpk"), &spec).unwrap();
+        let logits = |m: &_| -> Vec<f32> {
+            Classifier::forward(m, x.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        (logits(&zeroed), logits(&child_model))
+    });
+    assert_eq!(
+        by_hand, pruned,
+        "pruned logits differ from the hand-zeroed model's"
+    );
+}

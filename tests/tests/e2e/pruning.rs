@@ -1,7 +1,7 @@
 //! Pruning through the CLI: zeroing, masks through fine-tuning, compact export, refusals.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use filterlab_tests::{error_chain, quick_run, read_json, trainer};
 
@@ -29,6 +29,17 @@ fn conv2(run: &Path) -> (Vec<f32>, Vec<f32>) {
     });
     let get = |p: &str| params.iter().find(|x| x.path == p).unwrap().values.clone();
     (get("conv2.weight"), get("conv2.bias"))
+}
+
+/// A one-epoch half-width run in `dir/parent`, pruned with `prune_args` into `dir/child`.
+fn parent_and_child(dir: &Path, prune_args: &[&str]) -> (PathBuf, PathBuf) {
+    let (parent, child) = (dir.join("parent"), dir.join("child"));
+    quick_run(&parent, &["--epochs", "1", "--width", "0.5"]);
+    let mut args = vec!["prune", parent.to_str().unwrap()];
+    args.extend_from_slice(prune_args);
+    args.extend(["--quiet", "--out", child.to_str().unwrap()]);
+    trainer(&args).unwrap();
+    (parent, child)
 }
 
 #[test]
@@ -116,22 +127,10 @@ fn pruned_filters_are_zero_and_stay_zero_through_fine_tuning() {
 #[test]
 fn zeroing_without_fine_tuning_matches_the_reported_accuracy() {
     let dir = tempfile::tempdir().unwrap();
-    let (parent, child) = (dir.path().join("parent"), dir.path().join("child"));
-    quick_run(&parent, &["--epochs", "1", "--width", "0.5"]);
-    trainer(&[
-        "prune",
-        parent.to_str().unwrap(),
-        "--criterion",
-        "apoz",
-        "--ratio",
-        "0.3",
-        "--samples",
-        "64",
-        "--quiet",
-        "--out",
-        child.to_str().unwrap(),
-    ])
-    .unwrap();
+    let (_, child) = parent_and_child(
+        dir.path(),
+        &["--criterion", "apoz", "--ratio", "0.3", "--samples", "64"],
+    );
     let report = read_json(&child.join("prune.json"));
     let summary = read_json(&child.join("summary.json"));
     assert_eq!(report["after"]["accuracy"], summary["test_accuracy"]);
@@ -218,22 +217,10 @@ fn redundancy_and_sweep_write_their_reports() {
 #[test]
 fn pruned_logits_equal_those_of_a_model_zeroed_by_hand() {
     let dir = tempfile::tempdir().unwrap();
-    let (parent, child) = (dir.path().join("parent"), dir.path().join("child"));
-    quick_run(&parent, &["--epochs", "1", "--width", "0.5"]);
-    trainer(&[
-        "prune",
-        parent.to_str().unwrap(),
-        "--criterion",
-        "l1",
-        "--ratio",
-        "0.5",
-        "--layers",
-        "conv2",
-        "--quiet",
-        "--out",
-        child.to_str().unwrap(),
-    ])
-    .unwrap();
+    let (parent, child) = parent_and_child(
+        dir.path(),
+        &["--criterion", "l1", "--ratio", "0.5", "--layers", "conv2"],
+    );
     let mask = read_json(&child.join("mask.json"));
     let keep: Vec<bool> = serde_json::from_value(mask["layers"]["conv2"].clone()).unwrap();
     assert_eq!(keep.iter().filter(|k| !**k).count(), 16);

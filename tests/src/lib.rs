@@ -12,7 +12,7 @@ pub fn trainer(args: &[&str]) -> anyhow::Result<()> {
     trainer::run(cli)
 }
 
-/// The error chain of a failed command, joined with `: ` (as the binary prints it).
+/// The error chain of a failed command on one line, causes joined with `: `.
 pub fn error_chain(err: &anyhow::Error) -> String {
     format!("{err:#}")
 }

@@ -30,10 +30,10 @@ enum Task {
 
 #[derive(clap::Args)]
 struct ReproArgs {
-    /// The embedded sample and few epochs (about 15 minutes on 2 cores). The default.
+    /// The embedded sample and few epochs (about 5 minutes on 2 cores). The default.
     #[arg(long, conflicts_with = "full")]
     quick: bool,
-    /// Full Fashion-MNIST: the numbers worth publishing (about an hour on 2 cores).
+    /// Full Fashion-MNIST: the numbers worth publishing (about 25 minutes on 2 cores).
     #[arg(long)]
     full: bool,
     /// A miniature study for tests (seconds; verdicts not meaningful).

@@ -26,14 +26,20 @@ use crate::weights::weights_sha256;
 /// Images per batch when collecting activation statistics.
 const STATS_BATCH: usize = 200;
 
-/// The mask of a pruned run, if it has one.
-pub fn load_mask(run: &RunDir) -> Result<Option<Mask>> {
-    let path = run.mask();
-    if path.exists() {
-        Ok(Some(read_json(&path)?))
-    } else {
-        Ok(None)
+/// The mask of a pruned run (one whose config records how it was pruned); `None` for any
+/// other run, whatever files its directory holds.
+pub fn load_mask(run: &RunDir, config: &RunConfig) -> Result<Option<Mask>> {
+    if config.prune.is_none() {
+        return Ok(None);
     }
+    let path = run.mask();
+    if !path.exists() {
+        bail!(
+            "{} is a pruned run but has no mask.json; prune its parent again",
+            run.path.display()
+        );
+    }
+    Ok(Some(read_json(&path)?))
 }
 
 /// A finished run, loaded: its config, data and device.
@@ -484,16 +490,7 @@ pub fn prune_run(args: &PruneArgs) -> Result<PruneReport> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the run directory {}", args.out.display()))?;
-    for stale in [
-        child.config(),
-        child.metrics(),
-        child.summary(),
-        child.model(),
-        child.mask(),
-    ] {
-        let _ = std::fs::remove_file(stale);
-    }
-    let _ = std::fs::remove_dir_all(child.checkpoint());
+    child.clear_outputs();
     let samples = (args.samples as usize).min(l.data.train.len());
     let scope = if args.global {
         Scope::Global

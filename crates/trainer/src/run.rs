@@ -223,6 +223,21 @@ impl RunDir {
         self.path.join("checkpoint")
     }
 
+    /// Remove what an earlier run left here (before a new run is written over it with
+    /// `--force`), so nothing of it can pass for part of the new one.
+    pub fn clear_outputs(&self) {
+        for stale in [
+            self.config(),
+            self.metrics(),
+            self.summary(),
+            self.model(),
+            self.mask(),
+        ] {
+            let _ = std::fs::remove_file(stale);
+        }
+        let _ = std::fs::remove_dir_all(self.checkpoint());
+    }
+
     /// Read `config.json`, with an error that says what the directory is missing.
     pub fn load_config(&self) -> Result<RunConfig> {
         let path = self.config();

@@ -211,7 +211,7 @@ pub fn train(args: &TrainArgs) -> Result<Outcome> {
             model
         };
         // A pruned run keeps its pruned filters at zero through every optimizer step.
-        match crate::pruning::load_mask(&session.run)? {
+        match crate::pruning::load_mask(&session.run, &session.config)? {
             Some(mask) => {
                 let enforcer =
                     prune::DeviceMask::new(&mask, &model.layers(), &session.train_device)?;
@@ -313,10 +313,7 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
         parent: None,
         prune: None,
     };
-    for stale in [run.config(), run.metrics(), run.summary(), run.model()] {
-        let _ = std::fs::remove_file(stale);
-    }
-    let _ = std::fs::remove_dir_all(run.checkpoint());
+    run.clear_outputs();
     Ok(Session {
         data: limit(data, &config),
         train_device: device.clone().autodiff(),

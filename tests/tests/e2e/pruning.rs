@@ -271,3 +271,25 @@ fn pruned_logits_equal_those_of_a_model_zeroed_by_hand() {
         "pruned logits differ from the hand-zeroed model's"
     );
 }
+
+#[test]
+fn a_fresh_training_over_a_pruned_run_does_not_inherit_its_mask() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, child) = parent_and_child(
+        dir.path(),
+        &["--criterion", "l1", "--ratio", "0.5", "--layers", "conv2"],
+    );
+    let keep: Vec<bool> =
+        serde_json::from_value(read_json(&child.join("mask.json"))["layers"]["conv2"].clone())
+            .unwrap();
+    quick_run(&child, &["--epochs", "1", "--width", "0.5", "--force"]);
+    assert!(!child.join("mask.json").exists(), "stale mask.json kept");
+    let (w, _) = conv2(&child);
+    let len = w.len() / keep.len();
+    for (o, _) in keep.iter().enumerate().filter(|(_, k)| !**k) {
+        assert!(
+            w[o * len..(o + 1) * len].iter().any(|&v| v != 0.0),
+            "filter {o} held at zero by the old mask"
+        );
+    }
+}

@@ -8,7 +8,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::{build_trainer, root, target_dir, write_atomic};
+use crate::{build_trainer, build_trainer_in, root, target_dir, write_atomic};
 
 /// Options of the benchmark.
 #[derive(clap::Args, Debug, Clone)]
@@ -89,14 +89,9 @@ fn parse_config(c: &str) -> Result<(u32, u32)> {
 /// runs, so only the first build compiles Burn): cargo judges workspace crates by file times, so
 /// artifacts of `rev` built in the main target directory would later pass for the current
 /// sources, and the current build would silently be `rev`.
-fn build_baseline(rev: &str, features: Option<&str>) -> Result<PathBuf> {
-    let dir = target_dir().join("bench");
+fn build_baseline(dir: &Path, rev: &str, features: Option<&str>) -> Result<PathBuf> {
     let tree = dir.join("baseline-worktree");
-    let _ = Command::new("git")
-        .current_dir(root())
-        .args(["worktree", "remove", "--force"])
-        .arg(&tree)
-        .output();
+    remove_worktree(&tree);
     let status = Command::new("git")
         .current_dir(root())
         .args(["worktree", "add", "--detach"])
@@ -107,30 +102,28 @@ fn build_baseline(rev: &str, features: Option<&str>) -> Result<PathBuf> {
     if !status.success() {
         bail!("cannot check out {rev} into {}", tree.display());
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target = dir.join("baseline-target");
     eprintln!(
         "building {rev} in {} (the first time also compiles Burn: ~10 minutes on 2 cores)",
         target.display()
     );
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&tree)
-        .env("CARGO_TARGET_DIR", &target)
-        .args(["build", "--release", "--quiet", "-p", "trainer"]);
-    if let Some(f) = features {
-        cmd.args(["--features", f]);
-    }
-    if !cmd.status().context("cannot run cargo")?.success() {
-        bail!("building {rev} failed");
-    }
+    let built =
+        build_trainer_in(&tree, &target, features).with_context(|| format!("building {rev}"));
     let bin = dir.join(format!("trainer-{}", rev.replace('/', "_")));
-    std::fs::copy(target.join("release/trainer"), &bin)?;
+    let copied = built.and_then(|b| {
+        std::fs::copy(b, &bin).with_context(|| format!("cannot write {}", bin.display()))
+    });
+    remove_worktree(&tree);
+    copied.map(|_| bin)
+}
+
+/// Remove the git worktree at `tree`, if there is one.
+fn remove_worktree(tree: &Path) {
     let _ = Command::new("git")
         .current_dir(root())
         .args(["worktree", "remove", "--force"])
-        .arg(&tree)
+        .arg(tree)
         .output();
-    Ok(bin)
 }
 
 /// Run the benchmark.
@@ -143,7 +136,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
     let baseline = match &args.baseline {
-        Some(rev) => Some(build_baseline(rev, args.features.as_deref())?),
+        Some(rev) => Some(build_baseline(&dir, rev, args.features.as_deref())?),
         None => None,
     };
     let current = dir.join("trainer-current");

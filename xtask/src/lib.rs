@@ -28,18 +28,28 @@ pub fn target_dir() -> PathBuf {
 
 /// Build the trainer in release mode (with extra `features`) and return the binary's path.
 pub fn build_trainer(features: Option<&str>) -> Result<PathBuf> {
+    build_trainer_in(&root(), &target_dir(), features)
+}
+
+/// Build the trainer of the checkout at `tree` into the target directory `target`.
+pub fn build_trainer_in(tree: &Path, target: &Path, features: Option<&str>) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(root())
-        .args(["build", "--release", "--quiet", "-p", "trainer"]);
+    cmd.current_dir(tree).env("CARGO_TARGET_DIR", target).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "trainer",
+    ]);
     if let Some(f) = features {
         cmd.args(["--features", f]);
     }
     let status = cmd.status().context("cannot run cargo")?;
     if !status.success() {
-        bail!("building the trainer failed");
+        bail!("building the trainer in {} failed", tree.display());
     }
-    Ok(target_dir().join("release").join("trainer"))
+    Ok(target.join("release").join("trainer"))
 }
 
 /// Write `bytes` to `path` through a temporary file in the same directory and a rename.

@@ -235,23 +235,36 @@ fn plan(o: &Options, other_backend: Option<&str>) -> Vec<Job> {
     let l = Layout { out: o.out.clone() };
     let mut jobs = Vec::new();
     let tr = o.trainer.clone();
-    let base = |out: &Path| -> Vec<String> {
-        let mut a = str_args(&["train", "--quiet", "--force", "--data", &st.data]);
-        a.extend(str_args(&[
+    let base = |out: &Path, backend: &str| -> Vec<String> {
+        str_args(&[
+            "train",
+            "--quiet",
+            "--force",
+            "--data",
+            &st.data,
             "--backend",
-            &o.backend,
+            backend,
             "--out",
             &out.display().to_string(),
-        ]));
-        a
+        ])
     };
-    let limits = |a: &mut Vec<String>| {
+    // A reference-CNN training of `seed` with `extra` options, at the profile's limits.
+    let ref_args = |out: &Path, seed: u64, extra: &[&str]| -> Vec<String> {
+        let mut a = base(out, &o.backend);
+        a.extend(str_args(&[
+            "--seed",
+            &seed.to_string(),
+            "--epochs",
+            &st.epochs.to_string(),
+        ]));
+        a.extend(str_args(extra));
         if let Some(n) = st.train_limit {
             a.extend(str_args(&["--train-limit", &n.to_string()]));
         }
         if let Some(n) = st.test_limit {
             a.extend(str_args(&["--test-limit", &n.to_string()]));
         }
+        a
     };
     let ref_cost = (st.train_limit.unwrap_or(if st.profile == Profile::Full {
         60_000
@@ -271,13 +284,11 @@ fn plan(o: &Options, other_backend: Option<&str>) -> Vec<Job> {
             definition: json!({ "args": args }),
             done,
             work: Box::new(move |ctx: &JobContext| {
-                if out.join("checkpoint/state.json").exists() && !out.join("summary.json").exists()
+                if out.join("checkpoint/state.json").exists()
+                    && !out.join("summary.json").exists()
+                    && run_trainer(&tr, &resume_args(&out), ctx).is_ok()
                 {
-                    let resume =
-                        str_args(&["train", "--quiet", "--resume", &out.display().to_string()]);
-                    if run_trainer(&tr, &resume, ctx).is_ok() {
-                        return Ok(());
-                    }
+                    return Ok(());
                 }
                 run_trainer(&tr, &args, ctx)
             }),
@@ -287,14 +298,7 @@ fn plan(o: &Options, other_backend: Option<&str>) -> Vec<Job> {
     // 1–3: three seeds of the reference CNN.
     for (k, seed) in st.seeds.iter().enumerate() {
         let out = l.run(&format!("ref-s{seed}"));
-        let mut a = base(&out);
-        a.extend(str_args(&[
-            "--seed",
-            &seed.to_string(),
-            "--epochs",
-            &st.epochs.to_string(),
-        ]));
-        limits(&mut a);
+        let a = ref_args(&out, *seed, &[]);
         jobs.push(train_job(
             &format!("train-s{seed}"),
             format!("train reference CNN, seed {seed} ({} of 3)", k + 1),
@@ -307,19 +311,12 @@ fn plan(o: &Options, other_backend: Option<&str>) -> Vec<Job> {
     // Determinism: the same run again, and the same run killed and resumed.
     {
         let out = l.run(&format!("ref-s{s1}-repeat"));
-        let mut a = base(&out);
         let seed = if o.break_claim.as_deref() == Some("determinism") {
             s1 + 1000
         } else {
             s1
         };
-        a.extend(str_args(&[
-            "--seed",
-            &seed.to_string(),
-            "--epochs",
-            &st.epochs.to_string(),
-        ]));
-        limits(&mut a);
+        let a = ref_args(&out, seed, &[]);
         jobs.push(train_job(
             "train-repeat",
             format!("train seed {s1} again (determinism)"),
@@ -330,14 +327,7 @@ fn plan(o: &Options, other_backend: Option<&str>) -> Vec<Job> {
     }
     {
         let out = l.run(&format!("ref-s{s1}-killed"));
-        let mut a = base(&out);
-        a.extend(str_args(&[
-            "--seed",
-            &s1.to_string(),
-            "--epochs",
-            &st.epochs.to_string(),
-        ]));
-        limits(&mut a);
+        let a = ref_args(&out, s1, &[]);
         let tr = tr.clone();
         let args = a.clone();
         let out2 = out.clone();
@@ -367,9 +357,7 @@ fn plan(o: &Options, other_backend: Option<&str>) -> Vec<Job> {
                 }
                 let was_interrupted = killed && !out2.join("summary.json").exists();
                 if was_interrupted {
-                    let resume =
-                        str_args(&["train", "--quiet", "--resume", &out2.display().to_string()]);
-                    run_trainer(&tr, &resume, ctx)?;
+                    run_trainer(&tr, &resume_args(&out2), ctx)?;
                 }
                 write_atomic(
                     &out2.join("killed.json"),
@@ -386,16 +374,7 @@ fn plan(o: &Options, other_backend: Option<&str>) -> Vec<Job> {
         ("perturbed", "constant(0.01)+noise(0.0001)"),
     ] {
         let out = l.run(&format!("ref-{id}"));
-        let mut a = base(&out);
-        a.extend(str_args(&[
-            "--seed",
-            &s1.to_string(),
-            "--epochs",
-            &st.epochs.to_string(),
-            "--init",
-            init,
-        ]));
-        limits(&mut a);
+        let a = ref_args(&out, s1, &["--init", init]);
         jobs.push(train_job(
             &format!("train-{id}"),
             format!("train with --init {init}"),
@@ -408,7 +387,7 @@ fn plan(o: &Options, other_backend: Option<&str>) -> Vec<Job> {
     let plain_cost = (st.plain_train_limit * st.plain_depth * st.plain_width) as f64 / 20_000.0;
     for (id, init) in [("he", "he"), ("small", "normal(0, 0.01)")] {
         let out = l.run(&format!("plain-{id}"));
-        let mut a = base(&out);
+        let mut a = base(&out, &o.backend);
         a.extend(str_args(&[
             "--model",
             "plain",
@@ -442,18 +421,8 @@ fn plan(o: &Options, other_backend: Option<&str>) -> Vec<Job> {
     if let Some(other) = other_backend {
         for b in [o.backend.as_str(), other] {
             let out = l.run(&format!("backend-{b}"));
-            let mut a = str_args(&[
-                "train",
-                "--quiet",
-                "--force",
-                "--data",
-                &st.data,
-                "--backend",
-                b,
-            ]);
+            let mut a = base(&out, b);
             a.extend(str_args(&[
-                "--out",
-                &out.display().to_string(),
                 "--seed",
                 &s1.to_string(),
                 "--epochs",
@@ -512,23 +481,11 @@ fn plan(o: &Options, other_backend: Option<&str>) -> Vec<Job> {
             1.0,
         ));
     }
-    let schemes = [
-        "he",
-        "xavier",
-        "pytorch-default;*.bias=zeros",
-        "normal(0, 1)",
-    ];
-    for seed in 0..st.init_seeds {
-        let out = l.analysis(&format!("init-stats/seed-{seed}"));
-        let mut a = str_args(&[
-            "init-stats",
-            "--json",
-            "--input",
-            "gaussian",
-            "--batch",
-            "8",
-            "--seed",
-            &seed.to_string(),
+    // `trainer init-stats` of the 20-layer plain CNN with `extra` options, into `out`.
+    let init_stats_args = |extra: &[&str], out: &Path| -> Vec<String> {
+        let mut a = str_args(&["init-stats", "--json"]);
+        a.extend(str_args(extra));
+        a.extend(str_args(&[
             "--data",
             &st.data,
             "--backend",
@@ -539,7 +496,28 @@ fn plan(o: &Options, other_backend: Option<&str>) -> Vec<Job> {
             &st.init_width.to_string(),
             "--out",
             &out.display().to_string(),
-        ]);
+        ]));
+        a
+    };
+    let schemes = [
+        "he",
+        "xavier",
+        "pytorch-default;*.bias=zeros",
+        "normal(0, 1)",
+    ];
+    for seed in 0..st.init_seeds {
+        let out = l.analysis(&format!("init-stats/seed-{seed}"));
+        let mut a = init_stats_args(
+            &[
+                "--input",
+                "gaussian",
+                "--batch",
+                "8",
+                "--seed",
+                &seed.to_string(),
+            ],
+            &out,
+        );
         for sch in schemes {
             a.extend(str_args(&["--init", sch]));
         }
@@ -554,20 +532,7 @@ fn plan(o: &Options, other_backend: Option<&str>) -> Vec<Job> {
     }
     {
         let out = l.analysis("init-stats/real-images");
-        let a = str_args(&[
-            "init-stats",
-            "--json",
-            "--data",
-            &st.data,
-            "--backend",
-            &o.backend,
-            "--depth",
-            &st.init_depth.to_string(),
-            "--width",
-            &st.init_width.to_string(),
-            "--out",
-            &out.display().to_string(),
-        ]);
+        let a = init_stats_args(&[], &out);
         jobs.push(analysis(
             "init-stats-real",
             "signal propagation at init on real images (figures)".into(),
@@ -680,6 +645,11 @@ fn plan(o: &Options, other_backend: Option<&str>) -> Vec<Job> {
         ));
     }
     jobs
+}
+
+/// `trainer train --resume` of the run in `out`.
+fn resume_args(out: &Path) -> Vec<String> {
+    str_args(&["train", "--quiet", "--resume", &out.display().to_string()])
 }
 
 /// Load a JSON output if its job succeeded.

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use init::HostParam;
-use model::{LayerInfo, LayerKind};
+use model::{LayerInfo, LayerKind, hidden_layers};
 use serde::{Deserialize, Serialize};
 
 use crate::CompareError;
@@ -20,11 +20,6 @@ use crate::matching::assignment;
 pub struct Permutation {
     /// Layer → permutation of its output units.
     pub layers: BTreeMap<String, Vec<usize>>,
-}
-
-/// Hidden layers: those whose output feeds another layer (the head keeps its class order).
-pub fn hidden_layers(layers: &[LayerInfo]) -> Vec<&LayerInfo> {
-    layers.iter().filter(|l| l.consumer.is_some()).collect()
 }
 
 /// Size of one input channel's block within a filter of `info`: `kh·kw` for a conv; for a

@@ -9,7 +9,8 @@ pub fn channel_rows(t: &Tensor<4>) -> Tensor<2> {
     t.clone().swap_dims(0, 1).reshape([c, n * h * w])
 }
 
-fn host(t: Tensor<2>) -> Vec<f64> {
+/// A float tensor's values on the host, widened to f64.
+pub fn host(t: Tensor<2>) -> Vec<f64> {
     t.into_data()
         .try_into_vec_as::<f32>()
         .expect("float tensor")

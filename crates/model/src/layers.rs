@@ -109,6 +109,12 @@ pub(crate) fn linear_info(
     }
 }
 
+/// The hidden layers of a table: those whose output another layer reads (every layer but the
+/// classifier head). Their filters are the ones that can be pruned, permuted and compared.
+pub fn hidden_layers(layers: &[LayerInfo]) -> Vec<&LayerInfo> {
+    layers.iter().filter(|l| l.consumer.is_some()).collect()
+}
+
 impl LayerInfo {
     /// Path of the weight parameter.
     pub fn weight_path(&self) -> String {

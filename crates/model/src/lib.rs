@@ -18,7 +18,7 @@ mod layers;
 mod plain;
 mod reference;
 
-pub use layers::{LayerInfo, LayerKind};
+pub use layers::{LayerInfo, LayerKind, hidden_layers};
 pub use plain::{PlainCnn, PlainCnnConfig};
 pub use reference::{RefCnn, RefCnnConfig};
 

@@ -121,8 +121,9 @@ impl PlainCnn {
     ) -> Tensor<2> {
         let mut x = images;
         for (i, conv) in self.convs.iter().enumerate() {
-            let pre = if i == 0 && crate::fastconv::applies(conv, 1) {
-                crate::fastconv::forward(conv, x)
+            // The first layer only: the one whose input is the image.
+            let pre = if i == 0 {
+                crate::fastconv::conv2d(conv, x)
             } else {
                 conv.forward(x)
             };

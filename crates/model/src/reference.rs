@@ -117,11 +117,7 @@ impl RefCnn {
         images: Tensor<4>,
         mut tap: impl FnMut(&str, &Tensor<4>, &Tensor<4>),
     ) -> Tensor<2> {
-        let pre1 = if crate::fastconv::applies(&self.conv1, 1) {
-            crate::fastconv::forward(&self.conv1, images)
-        } else {
-            self.conv1.forward(images)
-        };
+        let pre1 = crate::fastconv::conv2d(&self.conv1, images);
         let post1 = relu(pre1.clone());
         tap("conv1", &pre1, &post1);
         let pre2 = self.conv2.forward(self.pool.forward(post1));

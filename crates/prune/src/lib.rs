@@ -21,7 +21,9 @@ pub mod redundancy;
 pub mod stats;
 
 pub use criteria::Criterion;
-pub use mask::{DeviceMask, LayerEffect, Mask, PruneEffect, Scope, apply_mask, effect, plan};
+pub use mask::{
+    DeviceMask, LayerEffect, Mask, PruneEffect, Scope, apply_mask, effect, layer_flops, plan,
+};
 
 /// Pruning errors, naming the value or layer at fault.
 #[derive(Debug, thiserror::Error)]

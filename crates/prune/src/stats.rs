@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use burn::tensor::Tensor;
 use model::Classifier;
-use model::features::{CrossMoments, channel_rows};
+use model::features::{CrossMoments, channel_rows, host};
 
 /// Statistics of one layer's post-activation channels over a set of images and positions.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,14 +33,6 @@ impl ChannelStats {
         let rows = channel_rows(post);
         let zeros = rows.clone().lower_equal_elem(0.0).float().sum_dim(1);
         let max = rows.max_dim(1);
-        let host = |t: Tensor<2>| -> Vec<f64> {
-            t.into_data()
-                .try_into_vec_as::<f32>()
-                .expect("float")
-                .into_iter()
-                .map(f64::from)
-                .collect()
-        };
         for (a, v) in self.zeros.iter_mut().zip(host(zeros)) {
             *a += v;
         }

@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::AdamConfig;
 use data::{Batches, DataSource, epoch_order};
-use model::{Classifier, LayerInfo, LayerKind, RefCnnConfig};
+use model::{Classifier, RefCnnConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
@@ -65,20 +65,6 @@ pub struct BenchResult {
     pub train_gflops: f64,
     /// Peak resident memory of the process, MiB (Linux; 0 elsewhere).
     pub peak_rss_mib: f64,
-}
-
-/// Forward FLOPs per image from the layer table (convs at stride 1, same padding).
-pub fn forward_flops(layers: &[LayerInfo]) -> f64 {
-    layers
-        .iter()
-        .map(|l| {
-            let macs = match l.kind {
-                LayerKind::Conv2d => l.fan_in * l.out_channels * l.output_hw[0] * l.output_hw[1],
-                LayerKind::Linear => l.in_channels * l.out_channels,
-            };
-            2.0 * macs as f64
-        })
-        .sum()
 }
 
 /// Peak resident set size of this process in MiB, from `/proc/self/status` (0 if unknown).
@@ -146,7 +132,8 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
     let t1 = Instant::now();
     run(batches);
     let infer_rate = (ib * batches) as f64 / t1.elapsed().as_secs_f64();
-    let flops = forward_flops(&valid.layers());
+    // Forward FLOPs per image from the layer table (a multiply-add counts 2).
+    let flops: f64 = valid.layers().iter().map(prune::layer_flops).sum();
     Ok(BenchResult {
         backend,
         threads: rayon::current_num_threads(),

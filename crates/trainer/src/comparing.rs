@@ -277,9 +277,8 @@ fn compare_pair(
         let ma = load_module(ma, &a.dir.model(), spec)?;
         let mb_model = load_module(ma.clone(), &b.dir.model(), spec)?;
         let table = ma.layers();
-        let hidden: Vec<String> = table
-            .iter()
-            .filter(|l| l.consumer.is_some())
+        let hidden: Vec<String> = model::hidden_layers(&table)
+            .into_iter()
             .map(|l| l.name.clone())
             .collect();
         let mut names = hidden.clone();

@@ -33,20 +33,22 @@ pub fn parse(spec: &str) -> Result<InitSpec> {
         .with_context(|| format!("invalid --init '{spec}'"))
 }
 
+/// The init crate's name for the nonlinearity after a layer (the head's `None` is linear).
+pub(crate) fn nonlinearity(a: Option<Activation>) -> Nonlinearity {
+    match a {
+        Some(Activation::Relu) => Nonlinearity::Relu,
+        Some(Activation::LeakyRelu) => Nonlinearity::LeakyRelu(Activation::LEAKY_SLOPE),
+        Some(Activation::Tanh) => Nonlinearity::Tanh,
+        Some(Activation::Identity) | None => Nonlinearity::Linear,
+    }
+}
+
 /// The nonlinearity after each layer of `model`, for Kaiming's default gain.
 fn activations<M: Classifier>(model: &M) -> impl Fn(&str) -> Option<Nonlinearity> + use<M> {
     let table: Vec<(String, Nonlinearity)> = model
         .layers()
         .into_iter()
-        .map(|l| {
-            let nl = match l.activation {
-                Some(Activation::Relu) => Nonlinearity::Relu,
-                Some(Activation::LeakyRelu) => Nonlinearity::LeakyRelu(Activation::LEAKY_SLOPE),
-                Some(Activation::Tanh) => Nonlinearity::Tanh,
-                Some(Activation::Identity) | None => Nonlinearity::Linear,
-            };
-            (l.name, nl)
-        })
+        .map(|l| (l.name, nonlinearity(l.activation)))
         .collect();
     move |layer: &str| table.iter().find(|(n, _)| n == layer).map(|(_, nl)| *nl)
 }
@@ -74,7 +76,7 @@ pub fn initialize<M: Classifier>(
             .map(|w| {
                 layers
                     .iter()
-                    .position(|l| format!("{}.weight", l.name) == *w)
+                    .position(|l| l.weight_path() == *w)
                     .expect("from the table")
             })
             .collect();
@@ -107,7 +109,7 @@ fn lsuv_targets(spec: &InitSpec, layers: &[model::LayerInfo]) -> (Vec<String>, f
     let (mut tol, mut max_iter) = (0.1, 10);
     let weights = layers
         .iter()
-        .map(|l| format!("{}.weight", l.name))
+        .map(|l| l.weight_path())
         .filter(|w| {
             let kind = init::ParamKind::Other;
             match spec.scheme_for(w, kind) {

@@ -8,13 +8,14 @@ use burn::nn::loss::CrossEntropyLoss;
 use burn::tensor::{Int, Tensor, TensorData};
 use data::{DataSource, epoch_order};
 use init::stats::{LayerStats, grad_stds, layer_stats};
-use init::{InitSpec, Nonlinearity, ParamKind};
-use model::{Activation, Classifier, with_model};
+use init::{InitSpec, ParamKind};
+use model::{Classifier, with_model};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
 use crate::eval::batch_tensors;
 use crate::fsio::write_json;
+use crate::init::nonlinearity;
 use crate::plot::{Chart, Series, line_chart};
 use crate::train::{Arch, ModelArgs};
 use plotters::prelude::SeriesLabelPosition;
@@ -112,15 +113,6 @@ pub struct InitStatsReport {
     pub schemes: Vec<SchemeReport>,
 }
 
-fn nonlinearity(a: Option<Activation>) -> Nonlinearity {
-    match a {
-        Some(Activation::Relu) => Nonlinearity::Relu,
-        Some(Activation::LeakyRelu) => Nonlinearity::LeakyRelu(Activation::LEAKY_SLOPE),
-        Some(Activation::Tanh) => Nonlinearity::Tanh,
-        Some(Activation::Identity) | None => Nonlinearity::Linear,
-    }
-}
-
 /// Run the comparison and write its outputs.
 pub fn init_stats(args: &InitStatsArgs) -> Result<InitStatsReport> {
     let backend = args.backend.unwrap_or_else(BackendKind::default_compiled);
@@ -206,7 +198,7 @@ fn measure<M: Classifier>(
             .find(|l| l.name == tap.layer)
             .expect("every tap is in the layer table");
         let stats = layer_stats(&tap.layer, &tap.pre, &tap.post);
-        let weight = format!("{}.weight", info.name);
+        let weight = info.weight_path();
         let multiplier = init_spec
             .scheme_for(&weight, ParamKind::ConvWeight)
             .variance_multiplier(info.fan_in, nonlinearity(info.activation));

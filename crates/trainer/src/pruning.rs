@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use data::{Dataset, Normalization, Split, analysis_order};
-use model::{Classifier, LayerInfo, LayerKind, with_model};
+use model::{Classifier, LayerInfo, LayerKind, hidden_layers, with_model};
 use plotters::prelude::SeriesLabelPosition;
 use prune::redundancy::LayerRedundancy;
 use prune::stats::ChannelStats;
@@ -49,6 +49,25 @@ struct Loaded {
     data: Dataset,
     device: Device,
     summary: Summary,
+}
+
+impl Loaded {
+    /// The test split the run was evaluated on (its `--test-limit` applied).
+    fn test_split(&self) -> Split {
+        match self.config.test_limit {
+            Some(n) => self.data.test.clone().truncated(n),
+            None => self.data.test.clone(),
+        }
+    }
+}
+
+/// `--global` as a scope.
+fn scope(global: bool) -> Scope {
+    if global {
+        Scope::Global
+    } else {
+        Scope::PerLayer
+    }
 }
 
 fn load(run: &Path, data: Option<&str>, backend: Option<BackendKind>) -> Result<Loaded> {
@@ -104,15 +123,14 @@ fn stat_batches(
 /// The layers to prune: those named, or every conv layer.
 fn select_layers(layers: &[LayerInfo], names: &[String]) -> Result<Vec<String>> {
     if names.is_empty() {
-        return Ok(layers
-            .iter()
-            .filter(|l| l.kind == LayerKind::Conv2d && l.consumer.is_some())
+        return Ok(hidden_layers(layers)
+            .into_iter()
+            .filter(|l| l.kind == LayerKind::Conv2d)
             .map(|l| l.name.clone())
             .collect());
     }
-    let prunable: Vec<&str> = layers
-        .iter()
-        .filter(|l| l.consumer.is_some())
+    let prunable: Vec<&str> = hidden_layers(layers)
+        .into_iter()
         .map(|l| l.name.as_str())
         .collect();
     for n in names {
@@ -237,10 +255,7 @@ pub fn redundancy(args: &RedundancyArgs) -> Result<RedundancyReport> {
         );
     }
     let l = load(&args.run, args.data.as_deref(), args.backend)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.run.join("redundancy"));
+    let out = args.out_dir();
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let samples = (args.samples as usize).min(l.data.train.len());
     let layers = with_model!(&l.config.model, &l.device, |m| {
@@ -248,9 +263,8 @@ pub fn redundancy(args: &RedundancyArgs) -> Result<RedundancyReport> {
         let table = m.layers();
         let names = match &args.layers {
             Some(s) => select_layers(&table, &parse_layers(s))?,
-            None => table
-                .iter()
-                .filter(|t| t.consumer.is_some())
+            None => hidden_layers(&table)
+                .into_iter()
                 .map(|t| t.name.clone())
                 .collect(),
         };
@@ -492,15 +506,8 @@ pub fn prune_run(args: &PruneArgs) -> Result<PruneReport> {
         .with_context(|| format!("cannot create the run directory {}", args.out.display()))?;
     child.clear_outputs();
     let samples = (args.samples as usize).min(l.data.train.len());
-    let scope = if args.global {
-        Scope::Global
-    } else {
-        Scope::PerLayer
-    };
-    let mut data = l.data.clone();
-    if let Some(n) = l.config.test_limit {
-        data.test = data.test.truncated(n);
-    }
+    let scope = scope(args.global);
+    let test = l.test_split();
 
     with_model!(&l.config.model, &l.device, |m| {
         let m = load_module(m, &l.run.model(), &l.config.model)?;
@@ -511,8 +518,8 @@ pub fn prune_run(args: &PruneArgs) -> Result<PruneReport> {
         )?;
         let stats = if args.criterion.needs_activations() {
             let batches = stat_batches(
-                &data.train,
-                &data.normalization,
+                &l.data.train,
+                &l.data.normalization,
                 samples,
                 l.config.seed,
                 &l.device,
@@ -529,9 +536,9 @@ pub fn prune_run(args: &PruneArgs) -> Result<PruneReport> {
         )?;
         let effect = prune::effect(&mask, &table)?;
         let norm = &l.config.normalization;
-        let before = evaluate(&m, &data.test, norm, &l.device, NUM_CLASSES)?;
+        let before = evaluate(&m, &test, norm, &l.device, NUM_CLASSES)?;
         let masked = prune::apply_mask(m, &mask, &table)?;
-        let after = evaluate(&masked, &data.test, norm, &l.device, NUM_CLASSES)?;
+        let after = evaluate(&masked, &test, norm, &l.device, NUM_CLASSES)?;
         if !args.quiet {
             eprintln!(
                 "{} by {} at ratio {} ({}): test accuracy {:.2}% → {:.2}% after zeroing; {} of {} \
@@ -621,7 +628,7 @@ pub fn prune_run(args: &PruneArgs) -> Result<PruneReport> {
                 &mask,
                 &config,
                 &child,
-                &data,
+                &test,
                 &l.device,
             )?)
         } else {
@@ -649,7 +656,7 @@ fn export_compact<M: Classifier>(
     mask: &Mask,
     config: &RunConfig,
     child: &RunDir,
-    data: &Dataset,
+    test: &Split,
     device: &Device,
 ) -> Result<CompactReport> {
     let spec = prune::compact::compact_spec(&config.model, mask, table)?;
@@ -661,17 +668,17 @@ fn export_compact<M: Classifier>(
     let (params, diff, accuracy) = with_model!(&spec, device, |small| {
         let small = init::write_parameters(small, values)?;
         let mut diff = 0.0f64;
-        let order: Vec<u32> = (0..data.test.len() as u32).collect();
+        let order: Vec<u32> = (0..test.len() as u32).collect();
         let (mut x, mut y) = (Vec::new(), Vec::new());
         for idx in order.chunks(crate::eval::EVAL_BATCH) {
-            let (images, _) = batch_tensors(&data.test, idx, norm, device, &mut x, &mut y);
+            let (images, _) = batch_tensors(test, idx, norm, device, &mut x, &mut y);
             let d: f32 = (zeroed.forward(images.clone()) - small.forward(images))
                 .abs()
                 .max()
                 .into_scalar();
             diff = diff.max(d as f64);
         }
-        let ev = evaluate(&small, &data.test, norm, device, NUM_CLASSES)?;
+        let ev = evaluate(&small, test, norm, device, NUM_CLASSES)?;
         save_module(small.clone(), &run.model())?;
         let mut compact_config = config.clone();
         compact_config.model = spec.clone();
@@ -853,21 +860,11 @@ pub fn sweep(args: &SweepArgs) -> Result<SweepReport> {
     } else {
         args.criteria.clone()
     };
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.run.join("prune-sweep"));
+    let out = args.out_dir();
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let l = load(&args.run, args.data.as_deref(), args.backend)?;
-    let scope = if args.global {
-        Scope::Global
-    } else {
-        Scope::PerLayer
-    };
-    let mut test = l.data.test.clone();
-    if let Some(n) = l.config.test_limit {
-        test = test.truncated(n);
-    }
+    let scope = scope(args.global);
+    let test = l.test_split();
     let samples = (args.samples as usize).min(l.data.train.len());
     let norm = l.config.normalization;
     let (layers, baseline, points) = with_model!(&l.config.model, &l.device, |m| {

@@ -263,7 +263,7 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
             out.display()
         );
     }
-    prepare_dir(out, args.force)?;
+    prepare_dir(out)?;
 
     let source = DataSource::resolve(args.data.as_deref())?;
     let data = source
@@ -329,14 +329,13 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
 }
 
 /// Create `dir` (and parents), checking it is writable.
-fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
+fn prepare_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"")
         .with_context(|| format!("the run directory {} is not writable", dir.display()))?;
     std::fs::remove_file(probe)?;
-    let _ = force;
     Ok(())
 }
 

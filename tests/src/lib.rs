@@ -17,6 +17,11 @@ pub fn error_chain(err: &anyhow::Error) -> String {
     format!("{err:#}")
 }
 
+/// The error chain of a command that must fail.
+pub fn trainer_err(args: &[&str]) -> String {
+    error_chain(&trainer(args).expect_err("the command must fail"))
+}
+
 /// Options for a fast training run on a slice of the sample.
 pub const QUICK: &[&str] = &[
     "--data",

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -166,33 +166,8 @@ pub fn apply<M: Module>(
         })?;
         values.insert(r.path.clone(), v);
     }
-    let mut mapper = Replace {
-        path: Vec::new(),
-        values,
-    };
-    let module = module.map(&mut mapper);
+    let module = crate::params::write_parameters(module, values)?;
     Ok((module, resolved.into_iter().map(|(r, _, _)| r).collect()))
-}
-
-/// Replaces parameters by path with host values.
-struct Replace {
-    path: Vec<String>,
-    values: HashMap<String, Vec<f32>>,
-}
-
-impl ModuleMapper for Replace {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        match self.values.remove(&self.path.join(".")) {
-            Some(v) => replace_param(param, v),
-            None => param,
-        }
-    }
 }
 
 /// A parameter with the same id and device holding `values` (in storage order), trainable.

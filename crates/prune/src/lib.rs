@@ -22,7 +22,8 @@ pub mod stats;
 
 pub use criteria::Criterion;
 pub use mask::{
-    DeviceMask, LayerEffect, Mask, PruneEffect, Scope, apply_mask, effect, layer_flops, plan,
+    DeviceMask, LayerEffect, Mask, PruneEffect, Scope, apply_mask, effect, layer_flops,
+    masked_values, plan,
 };
 
 /// Pruning errors, naming the value or layer at fault.

@@ -150,8 +150,18 @@ pub fn apply_mask<M: Module>(
     mask: &Mask,
     layers: &[LayerInfo],
 ) -> Result<M, PruneError> {
+    let values = masked_values(&init::read_parameters(&module), mask, layers)?;
+    Ok(init::write_parameters(module, values)?)
+}
+
+/// The parameters [`apply_mask`] changes, with their pruned entries zeroed, from the module's
+/// host parameters `params` (so a caller that already holds them reads them only once).
+pub fn masked_values(
+    params: &[init::HostParam],
+    mask: &Mask,
+    layers: &[LayerInfo],
+) -> Result<HashMap<String, Vec<f32>>, PruneError> {
     mask.validate(layers)?;
-    let params = init::read_parameters(&module);
     let get = |path: &str| params.iter().find(|p| p.path == path);
     let missing = |path: String| PruneError::Mask(format!("the model has no parameter {path}"));
     let mut values = HashMap::new();
@@ -174,7 +184,7 @@ pub fn apply_mask<M: Module>(
             values.insert(p.path.clone(), v);
         }
     }
-    Ok(init::write_parameters(module, values)?)
+    Ok(values)
 }
 
 /// The per-channel parameters zeroed with a layer's filters, looked up by `get`: the bias if the

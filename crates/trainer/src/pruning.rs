@@ -528,7 +528,8 @@ pub fn prune_run(args: &PruneArgs) -> Result<PruneReport> {
         } else {
             BTreeMap::new()
         };
-        let filters = layer_filters(&table, &init::read_parameters(&m), &names);
+        let params = init::read_parameters(&m);
+        let filters = layer_filters(&table, &params, &names);
         let mask = prune::plan(
             &scores(args.criterion, &filters, &stats, l.config.seed)?,
             args.ratio,
@@ -537,7 +538,7 @@ pub fn prune_run(args: &PruneArgs) -> Result<PruneReport> {
         let effect = prune::effect(&mask, &table)?;
         let norm = &l.config.normalization;
         let before = evaluate(&m, &test, norm, &l.device, NUM_CLASSES)?;
-        let masked = prune::apply_mask(m, &mask, &table)?;
+        let masked = init::write_parameters(m, prune::masked_values(&params, &mask, &table)?)?;
         let after = evaluate(&masked, &test, norm, &l.device, NUM_CLASSES)?;
         if !args.quiet {
             eprintln!(
@@ -886,7 +887,8 @@ pub fn sweep(args: &SweepArgs) -> Result<SweepReport> {
         } else {
             BTreeMap::new()
         };
-        let filters = layer_filters(&table, &init::read_parameters(&m), &names);
+        let params = init::read_parameters(&m);
+        let filters = layer_filters(&table, &params, &names);
         let baseline = evaluate(&m, &test, &norm, &l.device, NUM_CLASSES)?.accuracy;
         let mut points = Vec::new();
         for &c in &criteria {
@@ -894,7 +896,10 @@ pub fn sweep(args: &SweepArgs) -> Result<SweepReport> {
             for &ratio in &args.ratios {
                 let mask = prune::plan(&sc, ratio, scope)?;
                 let effect = prune::effect(&mask, &table)?;
-                let masked = prune::apply_mask(m.clone(), &mask, &table)?;
+                let masked = init::write_parameters(
+                    m.clone(),
+                    prune::masked_values(&params, &mask, &table)?,
+                )?;
                 let accuracy = evaluate(&masked, &test, &norm, &l.device, NUM_CLASSES)?.accuracy;
                 let finetuned_accuracy = if args.finetune_epochs > 0 {
                     let dir = out.join("runs").join(format!("{c}-{ratio}"));

@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use filterlab_tests::{QUICK, error_chain, quick_run, trainer};
+use filterlab_tests::{QUICK, quick_run, trainer_err};
 
 fn train_err(out: &Path, extra: &[&str]) -> String {
     let mut args = vec!["train", "--out", out.to_str().unwrap()];
     args.extend_from_slice(QUICK);
     args.extend_from_slice(extra);
-    error_chain(&trainer(&args).expect_err("must fail"))
+    trainer_err(&args)
 }
 
 /// Copy the embedded sample's four files into `dir` as raw IDX (decompressed).
@@ -94,17 +94,17 @@ fn mismatched_checkpoint_is_refused() {
         &["--epochs", "1", "--width", "0.5", "--train-limit", "64"],
     );
     std::fs::copy(small.join("model.bpk"), big.join("model.bpk")).unwrap();
-    let err = error_chain(&trainer(&["eval", big.to_str().unwrap()]).unwrap_err());
+    let err = trainer_err(&["eval", big.to_str().unwrap()]);
     assert!(
         err.contains("model.bpk") && err.contains("does not match"),
         "{err}"
     );
 
     std::fs::write(big.join("model.bpk"), b"garbage").unwrap();
-    let err = error_chain(&trainer(&["eval", big.to_str().unwrap()]).unwrap_err());
+    let err = trainer_err(&["eval", big.to_str().unwrap()]);
     assert!(err.contains("model.bpk"), "{err}");
 
-    let err = error_chain(&trainer(&["eval", dir.path().to_str().unwrap()]).unwrap_err());
+    let err = trainer_err(&["eval", dir.path().to_str().unwrap()]);
     assert!(err.contains("no config.json"), "{err}");
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use filterlab_tests::{error_chain, quick_run, read_json, trainer};
+use filterlab_tests::{quick_run, read_json, trainer, trainer_err};
 
 /// Every file of a directory (recursively) with its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -29,6 +29,11 @@ fn conv2(run: &Path) -> (Vec<f32>, Vec<f32>) {
     });
     let get = |p: &str| params.iter().find(|x| x.path == p).unwrap().values.clone();
     (get("conv2.weight"), get("conv2.bias"))
+}
+
+/// The kept flags of `layer` in a pruned run's mask.
+fn kept(run: &Path, layer: &str) -> Vec<bool> {
+    serde_json::from_value(read_json(&run.join("mask.json"))["layers"][layer].clone()).unwrap()
 }
 
 /// A one-epoch half-width run in `dir/parent`, pruned with `prune_args` into `dir/child`.
@@ -69,13 +74,13 @@ fn pruned_filters_are_zero_and_stay_zero_through_fine_tuning() {
     .unwrap();
     assert_eq!(before, snapshot(&parent), "the parent run must not change");
 
-    let mask = read_json(&child.join("mask.json"));
-    let keep: Vec<bool> = serde_json::from_value(mask["layers"]["conv2"].clone()).unwrap();
+    let keep = kept(&child, "conv2");
     assert_eq!(keep.iter().filter(|k| !**k).count(), 16);
     // The 16 lowest-L1 filters of the parent are the pruned ones.
     let (pw, _) = conv2(&parent);
+    let len = pw.len() / keep.len();
     let l1: Vec<f32> = pw
-        .chunks(16 * 9)
+        .chunks(len)
         .map(|f| f.iter().map(|v| v.abs()).sum())
         .collect();
     let mut order: Vec<usize> = (0..32).collect();
@@ -86,12 +91,12 @@ fn pruned_filters_are_zero_and_stay_zero_through_fine_tuning() {
     // After fine-tuning: pruned filters exactly zero, kept ones trained.
     let (w, b) = conv2(&child);
     for (o, &k) in keep.iter().enumerate() {
-        let filter = &w[o * 144..(o + 1) * 144];
+        let filter = &w[o * len..(o + 1) * len];
         if k {
             assert!(filter.iter().any(|&v| v != 0.0));
             assert_ne!(
                 filter,
-                &pw[o * 144..(o + 1) * 144],
+                &pw[o * len..(o + 1) * len],
                 "kept filter {o} was fine-tuned"
             );
         } else {
@@ -135,9 +140,8 @@ fn zeroing_without_fine_tuning_matches_the_reported_accuracy() {
     let summary = read_json(&child.join("summary.json"));
     assert_eq!(report["after"]["accuracy"], summary["test_accuracy"]);
     // Both conv layers are pruned by default: 30% of 16 and of 32.
-    let mask = read_json(&child.join("mask.json"));
     for (layer, n) in [("conv1", 4), ("conv2", 9)] {
-        let keep: Vec<bool> = serde_json::from_value(mask["layers"][layer].clone()).unwrap();
+        let keep = kept(&child, layer);
         assert_eq!(keep.iter().filter(|k| !**k).count(), n, "{layer}");
     }
 }
@@ -159,7 +163,7 @@ fn bad_pruning_requests_are_refused() {
             out.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        error_chain(&trainer(&args).unwrap_err())
+        trainer_err(&args)
     };
     assert!(prune(&["--criterion", "l1", "--ratio", "1.0"]).contains("--ratio 1"));
     assert!(prune(&["--criterion", "l1", "--ratio", "0.5", "--layers", "conv7"]).contains("conv7"));
@@ -221,8 +225,7 @@ fn pruned_logits_equal_those_of_a_model_zeroed_by_hand() {
         dir.path(),
         &["--criterion", "l1", "--ratio", "0.5", "--layers", "conv2"],
     );
-    let mask = read_json(&child.join("mask.json"));
-    let keep: Vec<bool> = serde_json::from_value(mask["layers"]["conv2"].clone()).unwrap();
+    let keep = kept(&child, "conv2");
     assert_eq!(keep.iter().filter(|k| !**k).count(), 16);
 
     let config = read_json(&parent.join("config.json"));
@@ -279,9 +282,7 @@ fn a_fresh_training_over_a_pruned_run_does_not_inherit_its_mask() {
         dir.path(),
         &["--criterion", "l1", "--ratio", "0.5", "--layers", "conv2"],
     );
-    let keep: Vec<bool> =
-        serde_json::from_value(read_json(&child.join("mask.json"))["layers"]["conv2"].clone())
-            .unwrap();
+    let keep = kept(&child, "conv2");
     quick_run(&child, &["--epochs", "1", "--width", "0.5", "--force"]);
     assert!(!child.join("mask.json").exists(), "stale mask.json kept");
     let (w, _) = conv2(&child);

@@ -21,9 +21,8 @@ fn permuted_copy(run: &Path, out: &Path) {
         let m = trainer::run::load_module(m, &run.join("model.bpk"), &spec).unwrap();
         let layers = m.layers();
         let perm = Permutation {
-            layers: layers
-                .iter()
-                .filter(|l| l.consumer.is_some())
+            layers: model::hidden_layers(&layers)
+                .into_iter()
                 .map(|l| (l.name.clone(), (0..l.out_channels).rev().collect()))
                 .collect(),
         };
@@ -34,23 +33,24 @@ fn permuted_copy(run: &Path, out: &Path) {
     });
 }
 
-#[test]
-fn a_permuted_copy_is_matched_back_exactly_and_has_no_barrier() {
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    quick_run(&a, &["--epochs", "1", "--width", "0.5"]);
-    permuted_copy(&a, &b);
-    let out = dir.path().join("cmp");
+/// `trainer compare A B` on 64 test images into `out` with `--samples`, `--cka-batch` and
+/// `--alphas` as given; its compare.json.
+fn compare_json(
+    a: &Path,
+    b: &Path,
+    out: &Path,
+    [samples, cka_batch, alphas]: [&str; 3],
+) -> serde_json::Value {
     trainer(&[
         "compare",
         a.to_str().unwrap(),
         b.to_str().unwrap(),
         "--samples",
-        "64",
+        samples,
         "--cka-batch",
-        "32",
+        cka_batch,
         "--alphas",
-        "5",
+        alphas,
         "--test-limit",
         "64",
         "--json",
@@ -58,7 +58,17 @@ fn a_permuted_copy_is_matched_back_exactly_and_has_no_barrier() {
         out.to_str().unwrap(),
     ])
     .unwrap();
-    let r = read_json(&out.join("compare.json"));
+    read_json(&out.join("compare.json"))
+}
+
+#[test]
+fn a_permuted_copy_is_matched_back_exactly_and_has_no_barrier() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    quick_run(&a, &["--epochs", "1", "--width", "0.5"]);
+    permuted_copy(&a, &b);
+    let out = dir.path().join("cmp");
+    let r = compare_json(&a, &b, &out, ["64", "32", "5"]);
     let pair = &r["pairs"][0];
     for l in pair["layers"].as_array().unwrap() {
         // Every live filter finds its twin with correlation 1; dead ones (constant) have none.
@@ -90,24 +100,7 @@ fn the_barrier_between_a_network_and_itself_is_zero() {
     quick_run(&a, &["--epochs", "1", "--width", "0.25", "--seed", "1"]);
     quick_run(&b, &["--epochs", "1", "--width", "0.25", "--seed", "1"]);
     let out = dir.path().join("cmp");
-    trainer(&[
-        "compare",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--samples",
-        "32",
-        "--cka-batch",
-        "16",
-        "--alphas",
-        "3",
-        "--test-limit",
-        "64",
-        "--json",
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .unwrap();
-    let pair = &read_json(&out.join("compare.json"))["pairs"][0];
+    let pair = &compare_json(&a, &b, &out, ["32", "16", "3"])["pairs"][0];
     assert_eq!(pair["weight_distance"].as_f64().unwrap(), 0.0);
     assert_eq!(pair["naive"]["loss_barrier"].as_f64().unwrap(), 0.0);
     assert_eq!(pair["naive"]["error_barrier"].as_f64().unwrap(), 0.0);

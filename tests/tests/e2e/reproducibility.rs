@@ -85,69 +85,32 @@ fn data_parallel_workers_are_deterministic_and_agree_with_one_worker() {
         dir.path().join("two-a"),
         dir.path().join("two-b"),
     );
-    quick_run(
-        &one,
-        &[
-            "--epochs",
-            "1",
-            "--width",
-            "0.5",
-            "--seed",
-            "9",
-            "--workers",
-            "1",
-        ],
-    );
-    quick_run(
-        &two_a,
-        &[
-            "--epochs",
-            "1",
-            "--width",
-            "0.5",
-            "--seed",
-            "9",
-            "--workers",
-            "2",
-        ],
-    );
-    quick_run(
-        &two_b,
-        &[
-            "--epochs",
-            "1",
-            "--width",
-            "0.5",
-            "--seed",
-            "9",
-            "--workers",
-            "2",
-        ],
-    );
+    let run = |out: &std::path::Path, workers: &str| {
+        quick_run(
+            out,
+            &[
+                "--epochs",
+                "1",
+                "--width",
+                "0.5",
+                "--seed",
+                "9",
+                "--workers",
+                workers,
+            ],
+        )
+    };
+    run(&one, "1");
+    run(&two_a, "2");
+    run(&two_b, "2");
     // Bit-identical across repetitions.
     assert_eq!(hash(&two_a), hash(&two_b));
     // The same computation summed in another order: equal up to float rounding.
-    let acc = |r: &std::path::Path| {
-        read_json(&r.join("summary.json"))["test_accuracy"]
-            .as_f64()
-            .unwrap()
-    };
-    assert!(
-        (acc(&one) - acc(&two_a)).abs() <= 0.02,
-        "{} vs {}",
-        acc(&one),
-        acc(&two_a)
-    );
-    let loss = |r: &std::path::Path| {
-        read_json(&r.join("summary.json"))["test_loss"]
-            .as_f64()
-            .unwrap()
-    };
-    assert!(
-        (loss(&one) - loss(&two_a)).abs() <= 0.02,
-        "{} vs {}",
-        loss(&one),
-        loss(&two_a)
-    );
+    let summary =
+        |r: &std::path::Path, key: &str| read_json(&r.join("summary.json"))[key].as_f64().unwrap();
+    for key in ["test_accuracy", "test_loss"] {
+        let (a, b) = (summary(&one, key), summary(&two_a, key));
+        assert!((a - b).abs() <= 0.02, "{key}: {a} vs {b}");
+    }
     assert_eq!(read_json(&two_a.join("config.json"))["workers"], 2);
 }

@@ -502,9 +502,6 @@ pub fn prune_run(args: &PruneArgs) -> Result<PruneReport> {
             args.out.display()
         );
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create the run directory {}", args.out.display()))?;
-    child.clear_outputs();
     let samples = (args.samples as usize).min(l.data.train.len());
     let scope = scope(args.global);
     let test = l.test_split();
@@ -556,98 +553,154 @@ pub fn prune_run(args: &PruneArgs) -> Result<PruneReport> {
             );
         }
 
-        let settings = PruneSettings {
-            criterion: args.criterion,
-            ratio: args.ratio,
-            scope,
-            layers: names.clone(),
-            samples,
-        };
-        let mut config = l.config.clone();
-        config.epochs = args.finetune_epochs;
-        config.optimizer.lr = args.lr.unwrap_or(l.config.optimizer.lr / 10.0);
-        config.parent = Some(ParentRun {
-            path: args.run.display().to_string(),
-            weights_sha256: l.summary.weights_sha256.clone(),
-            test_accuracy: l.summary.test_accuracy,
-        });
-        config.prune = Some(settings.clone());
-        write_json(&child.mask(), &mask)?;
-        write_json(&child.config(), &config)?;
-
-        let (final_model, finetuned) = if args.finetune_epochs > 0 {
-            let train_device = l.device.clone().autodiff();
-            let session = Session {
-                run: child.clone(),
-                data: limit(l.data.clone(), &config),
-                config: config.clone(),
-                device: l.device.clone(),
-                train_device: train_device.clone(),
-                start_epoch: 0,
-                prior_wall: 0.0,
-                started,
-                quiet: args.quiet,
-                stop_after: None,
-            };
-            let enforcer = prune::DeviceMask::new(&mask, &table, &train_device)?;
-            let trainable = enforcer.enforce(masked.clone().fork(&train_device).train());
-            let summary = match fit(trainable, &session, |m| enforcer.enforce(m))? {
-                Outcome::Finished(s) => s,
-                Outcome::Stopped { .. } => unreachable!("no stop requested"),
-            };
-            let tuned = load_module(masked.clone(), &child.model(), &l.config.model)?;
-            let score = Score {
-                accuracy: summary.test_accuracy,
-                loss: summary.test_loss,
-            };
-            (tuned, Some(score))
-        } else {
-            save_module(masked.clone(), &child.model())?;
-            child.write_metrics(&[])?;
-            write_json(
-                &child.summary(),
-                &Summary {
-                    epochs: 0,
-                    test_accuracy: after.accuracy,
-                    test_loss: after.loss,
-                    train_loss: None,
-                    num_params: masked.num_params(),
-                    train_images_per_sec: 0.0,
-                    epoch_seconds: 0.0,
-                    wall_seconds: started.elapsed().as_secs_f64(),
-                    weights_sha256: weights_sha256(&masked),
-                    backend: l.config.backend,
-                },
-            )?;
-            (masked, None)
-        };
-
-        let compact = if args.compact {
-            Some(export_compact(
-                &final_model,
-                &table,
-                &mask,
-                &config,
-                &child,
-                &test,
-                &l.device,
-            )?)
-        } else {
-            None
-        };
-        let report = PruneReport {
-            parent: args.run.display().to_string(),
-            settings,
-            before: Score::from(&before),
-            after: Score::from(&after),
-            finetuned,
-            finetune_epochs: args.finetune_epochs,
-            effect,
-            compact,
-        };
-        write_json(&child.path.join("prune.json"), &report)?;
-        Ok(report)
+        write_child(
+            &l,
+            args,
+            &test,
+            Pruned {
+                table: &table,
+                names,
+                samples,
+                scope,
+                mask,
+                effect,
+                masked,
+                before,
+                after,
+            },
+            started,
+        )
     })
+}
+
+/// What pruning a loaded run computed, before the child run is written.
+struct Pruned<'a, M> {
+    table: &'a [LayerInfo],
+    names: Vec<String>,
+    samples: usize,
+    scope: Scope,
+    mask: Mask,
+    effect: prune::PruneEffect,
+    masked: M,
+    before: EvalResult,
+    after: EvalResult,
+}
+
+/// Write the child run of a pruning into `args.out`: mask, config, the zeroed (and, with
+/// `--finetune-epochs`, fine-tuned) weights, the optional compact export and `prune.json`.
+fn write_child<M: Classifier>(
+    l: &Loaded,
+    args: &PruneArgs,
+    test: &Split,
+    p: Pruned<'_, M>,
+    started: Instant,
+) -> Result<PruneReport> {
+    let Pruned {
+        table,
+        names,
+        samples,
+        scope,
+        mask,
+        effect,
+        masked,
+        before,
+        after,
+    } = p;
+    let child = RunDir::new(&args.out);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create the run directory {}", args.out.display()))?;
+    child.clear_outputs();
+    let settings = PruneSettings {
+        criterion: args.criterion,
+        ratio: args.ratio,
+        scope,
+        layers: names.clone(),
+        samples,
+    };
+    let mut config = l.config.clone();
+    config.epochs = args.finetune_epochs;
+    config.optimizer.lr = args.lr.unwrap_or(l.config.optimizer.lr / 10.0);
+    config.parent = Some(ParentRun {
+        path: args.run.display().to_string(),
+        weights_sha256: l.summary.weights_sha256.clone(),
+        test_accuracy: l.summary.test_accuracy,
+    });
+    config.prune = Some(settings.clone());
+    write_json(&child.mask(), &mask)?;
+    write_json(&child.config(), &config)?;
+
+    let (final_model, finetuned) = if args.finetune_epochs > 0 {
+        let train_device = l.device.clone().autodiff();
+        let session = Session {
+            run: child.clone(),
+            data: limit(l.data.clone(), &config),
+            config: config.clone(),
+            device: l.device.clone(),
+            train_device: train_device.clone(),
+            start_epoch: 0,
+            prior_wall: 0.0,
+            started,
+            quiet: args.quiet,
+            stop_after: None,
+        };
+        let enforcer = prune::DeviceMask::new(&mask, table, &train_device)?;
+        let trainable = enforcer.enforce(masked.clone().fork(&train_device).train());
+        let summary = match fit(trainable, &session, |m| enforcer.enforce(m))? {
+            Outcome::Finished(s) => s,
+            Outcome::Stopped { .. } => unreachable!("no stop requested"),
+        };
+        let tuned = load_module(masked.clone(), &child.model(), &l.config.model)?;
+        let score = Score {
+            accuracy: summary.test_accuracy,
+            loss: summary.test_loss,
+        };
+        (tuned, Some(score))
+    } else {
+        save_module(masked.clone(), &child.model())?;
+        child.write_metrics(&[])?;
+        write_json(
+            &child.summary(),
+            &Summary {
+                epochs: 0,
+                test_accuracy: after.accuracy,
+                test_loss: after.loss,
+                train_loss: None,
+                num_params: masked.num_params(),
+                train_images_per_sec: 0.0,
+                epoch_seconds: 0.0,
+                wall_seconds: started.elapsed().as_secs_f64(),
+                weights_sha256: weights_sha256(&masked),
+                backend: l.config.backend,
+            },
+        )?;
+        (masked, None)
+    };
+
+    let compact = if args.compact {
+        Some(export_compact(
+            &final_model,
+            table,
+            &mask,
+            &config,
+            &child,
+            test,
+            &l.device,
+        )?)
+    } else {
+        None
+    };
+    let report = PruneReport {
+        parent: args.run.display().to_string(),
+        settings,
+        before: Score::from(&before),
+        after: Score::from(&after),
+        finetuned,
+        finetune_epochs: args.finetune_epochs,
+        effect,
+        compact,
+    };
+    write_json(&child.path.join("prune.json"), &report)?;
+    Ok(report)
 }
 
 /// Write the compact model to `child/compact` and check it against the zeroed one.
@@ -889,7 +942,7 @@ pub fn sweep(args: &SweepArgs) -> Result<SweepReport> {
         };
         let params = init::read_parameters(&m);
         let filters = layer_filters(&table, &params, &names);
-        let baseline = evaluate(&m, &test, &norm, &l.device, NUM_CLASSES)?.accuracy;
+        let baseline = evaluate(&m, &test, &norm, &l.device, NUM_CLASSES)?;
         let mut points = Vec::new();
         for &c in &criteria {
             let sc = scores(c, &filters, &stats, l.config.seed)?;
@@ -900,10 +953,13 @@ pub fn sweep(args: &SweepArgs) -> Result<SweepReport> {
                     m.clone(),
                     prune::masked_values(&params, &mask, &table)?,
                 )?;
-                let accuracy = evaluate(&masked, &test, &norm, &l.device, NUM_CLASSES)?.accuracy;
+                let after = evaluate(&masked, &test, &norm, &l.device, NUM_CLASSES)?;
+                let accuracy = after.accuracy;
                 let finetuned_accuracy = if args.finetune_epochs > 0 {
+                    // The child run `trainer prune` would write for this point, from what the
+                    // sweep has already computed.
                     let dir = out.join("runs").join(format!("{c}-{ratio}"));
-                    let report = prune_run(&PruneArgs {
+                    let prune_args = PruneArgs {
                         run: args.run.clone(),
                         criterion: c,
                         ratio,
@@ -918,7 +974,19 @@ pub fn sweep(args: &SweepArgs) -> Result<SweepReport> {
                         data: args.data.clone(),
                         backend: args.backend,
                         quiet: true,
-                    })?;
+                    };
+                    let pruned = Pruned {
+                        table: &table,
+                        names: names.clone(),
+                        samples,
+                        scope,
+                        mask,
+                        effect: effect.clone(),
+                        masked,
+                        before: baseline.clone(),
+                        after,
+                    };
+                    let report = write_child(&l, &prune_args, &test, pruned, Instant::now())?;
                     report.finetuned.map(|f| f.accuracy)
                 } else {
                     None
@@ -941,7 +1009,7 @@ pub fn sweep(args: &SweepArgs) -> Result<SweepReport> {
                 });
             }
         }
-        (names, baseline, points)
+        (names, baseline.accuracy, points)
     });
     let report = SweepReport {
         run: args.run.clone(),

@@ -54,6 +54,17 @@ pub enum Outcome {
     Skipped(String),
 }
 
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Ran(s) => write!(f, "ran in {}", fmt_duration(*s)),
+            Outcome::Reused => write!(f, "reused"),
+            Outcome::Failed(e) => write!(f, "failed: {e}"),
+            Outcome::Skipped(d) => write!(f, "skipped ({d} failed)"),
+        }
+    }
+}
+
 /// Run `jobs` with at most `parallel` at a time, keeping job records in `state`. Each running
 /// job gets `max(1, cores / parallel)` threads.
 pub fn run_jobs(

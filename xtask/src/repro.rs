@@ -10,9 +10,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::jobs::{
-    Job, JobContext, Outcome, check_status, fmt_duration, run_jobs, run_trainer, spawn_trainer,
-};
+use crate::jobs::{Job, JobContext, Outcome, check_status, run_jobs, run_trainer, spawn_trainer};
 use crate::{read_json, write_atomic};
 
 /// How big the study is.
@@ -1326,17 +1324,7 @@ pub fn run(o: &Options) -> Result<StudySummary> {
         jobs: o.jobs,
         job_outcomes: outcomes
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    match v {
-                        Outcome::Ran(s) => format!("ran in {}", fmt_duration(*s)),
-                        Outcome::Reused => "reused".into(),
-                        Outcome::Failed(e) => format!("failed: {e}"),
-                        Outcome::Skipped(d) => format!("skipped ({d} failed)"),
-                    },
-                )
-            })
+            .map(|(k, v)| (k.clone(), v.to_string()))
             .collect(),
         claims,
         all_passed,

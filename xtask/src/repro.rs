@@ -14,7 +14,7 @@ use crate::jobs::{Job, JobContext, Outcome, check_status, run_jobs, run_trainer,
 use crate::{read_json, write_atomic};
 
 /// How big the study is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Profile {
     /// The committed sample, few epochs: minutes.
@@ -77,32 +77,33 @@ pub struct Settings {
 impl Settings {
     /// The settings of a profile; `full_data` is the full Fashion-MNIST directory.
     pub fn new(profile: Profile, full_data: Option<PathBuf>) -> Result<Self> {
-        let sample = "sample".to_string();
+        // The quick profile; the others differ from it where they say.
+        let quick = Settings {
+            profile: Profile::Quick,
+            data: "sample".to_string(),
+            seeds: [1, 2, 3],
+            epochs: 2,
+            train_limit: None,
+            test_limit: None,
+            plain_depth: 20,
+            plain_width: 16,
+            plain_train_limit: 4000,
+            plain_test_limit: 1000,
+            init_depth: 20,
+            init_width: 32,
+            init_seeds: 5,
+            compare_samples: 1000,
+            compare_alphas: 11,
+            compare_test_limit: 1000,
+            prune_samples: 1000,
+            prune_ratios: vec![0.1, 0.3, 0.5, 0.7],
+            claim_ratio: 0.5,
+            backend_train_limit: 1000,
+            backend_test_limit: 500,
+            accuracy_std_max: 2.0,
+        };
         Ok(match profile {
-            Profile::Quick => Settings {
-                profile,
-                data: sample,
-                seeds: [1, 2, 3],
-                epochs: 2,
-                train_limit: None,
-                test_limit: None,
-                plain_depth: 20,
-                plain_width: 16,
-                plain_train_limit: 4000,
-                plain_test_limit: 1000,
-                init_depth: 20,
-                init_width: 32,
-                init_seeds: 5,
-                compare_samples: 1000,
-                compare_alphas: 11,
-                compare_test_limit: 1000,
-                prune_samples: 1000,
-                prune_ratios: vec![0.1, 0.3, 0.5, 0.7],
-                claim_ratio: 0.5,
-                backend_train_limit: 1000,
-                backend_test_limit: 500,
-                accuracy_std_max: 2.0,
-            },
+            Profile::Quick => quick,
             Profile::Full => {
                 let dir = full_data.context(
                     "--full needs the full Fashion-MNIST: run `datasets/fetch` (or apt-get install \
@@ -111,33 +112,18 @@ impl Settings {
                 Settings {
                     profile,
                     data: dir.display().to_string(),
-                    seeds: [1, 2, 3],
                     epochs: 3,
-                    train_limit: None,
-                    test_limit: None,
-                    plain_depth: 20,
-                    plain_width: 16,
                     plain_train_limit: 10_000,
                     plain_test_limit: 2000,
-                    init_depth: 20,
-                    init_width: 32,
-                    init_seeds: 5,
-                    compare_samples: 1000,
-                    compare_alphas: 11,
                     compare_test_limit: 2000,
-                    prune_samples: 1000,
-                    prune_ratios: vec![0.1, 0.3, 0.5, 0.7],
-                    claim_ratio: 0.5,
                     backend_train_limit: 2000,
                     backend_test_limit: 1000,
                     accuracy_std_max: 0.5,
+                    ..quick
                 }
             }
             Profile::Tiny => Settings {
                 profile,
-                data: sample,
-                seeds: [1, 2, 3],
-                epochs: 2,
                 train_limit: Some(192),
                 test_limit: Some(128),
                 plain_depth: 4,
@@ -152,10 +138,9 @@ impl Settings {
                 compare_test_limit: 64,
                 prune_samples: 64,
                 prune_ratios: vec![0.5],
-                claim_ratio: 0.5,
                 backend_train_limit: 64,
                 backend_test_limit: 64,
-                accuracy_std_max: 2.0,
+                ..quick
             },
         })
     }

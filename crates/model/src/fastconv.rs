@@ -1,11 +1,18 @@
-//! A faster path for convolutions of single-channel inputs (the first layer of every model).
+//! Faster paths for convolutions on the flex backend.
 //!
+//! **Single-channel inputs** (the first layer of every model).
 //! Burn computes a convolution's weight gradient as another convolution, with the batch as
 //! channels and the output map as a kernel (28×28 here): on the flex CPU backend that takes ~3×
 //! longer than the whole rest of the first layer. For a one-channel input the patch matrix is
 //! just the `k·k` shifted copies of the padded image, so the layer is one batched matrix
 //! product, whose gradients are matrix products too. Same function, different summation order
 //! (identical here: each output sums `k·k` products in the same order).
+//!
+//! **Other stride-1 convolutions** keep flex's forward pass and input gradient, but take their
+//! weight gradient as one matrix product: the output gradient (`[O, N·OH·OW]`) times the
+//! transposed patch matrix of [`patches_host`] (`C·k·k` rows of shifted copies of the padded
+//! channels). Burn computes it as a convolution with the batch as channels and the output map as
+//! the kernel, which flex runs as many tiny matrix products.
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -26,13 +33,64 @@ pub(crate) fn applies(conv: &Conv2d) -> bool {
     in_channels == 1 && conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1 && same
 }
 
-/// `conv` applied to `x`: by [`forward`] where it [`applies`], else by Burn's convolution.
+/// `conv` applied to `x`: by [`forward`] where it [`applies`], by the flex kernel with a faster
+/// weight gradient where [`stride1_padding`] allows, else by Burn's convolution.
 pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if applies(conv) {
-        forward(conv, x)
-    } else {
-        conv.forward(x)
+        return forward(conv, x);
     }
+    match (stride1_padding(conv, &x), &conv.bias) {
+        (Some(padding), Some(bias)) => {
+            crate::kernels::conv2d_s1(x, conv.weight.val(), bias.val(), padding)
+        }
+        _ => conv.forward(x),
+    }
+}
+
+/// The padding of `conv` where the flex kernel computes it on `x`: stride 1, no dilation or
+/// groups, symmetric explicit (or no) padding, and `x` an `f32` tensor on the flex backend.
+fn stride1_padding(conv: &Conv2d, x: &Tensor<4>) -> Option<[usize; 2]> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Explicit(t, l, b, r) if t == b && l == r => [t, l],
+        PaddingConfig2d::Valid => [0, 0],
+        _ => return None,
+    };
+    let plain = conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
+    (plain && crate::kernels::supported(x)).then_some(padding)
+}
+
+/// The patch matrix of a stride-1 convolution with zero padding `[ph, pw]` and `[kh, kw]` taps
+/// of `x` (`[N, C, H, W]`, contiguous), for an output of `oh × ow`: `[C·kh·kw, N·oh·ow]`, row
+/// `(c, ky, kx)` holding, for each image in turn, channel `c` shifted by `(ky − ph, kx − pw)`.
+pub(crate) fn patches_host(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    [kh, kw]: [usize; 2],
+    [ph, pw]: [usize; 2],
+    [oh, ow]: [usize; 2],
+) -> Vec<f32> {
+    let ohw = oh * ow;
+    let mut cols = vec![0.0f32; c * kh * kw * n * ohw];
+    if ohw == 0 {
+        return cols;
+    }
+    for (r, row) in cols.chunks_exact_mut(n * ohw).enumerate() {
+        let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
+        // Output columns whose input column `ox + kx − pw` lies inside the image.
+        let x0 = pw.saturating_sub(kx).min(ow);
+        let x1 = (w + pw).saturating_sub(kx).clamp(x0, ow);
+        for (b, image) in row.chunks_exact_mut(ohw).enumerate() {
+            let plane = &x[(b * c + ci) * h * w..(b * c + ci + 1) * h * w];
+            for (oy, out) in image.chunks_exact_mut(ow).enumerate() {
+                let iy = (oy + ky).wrapping_sub(ph);
+                if iy < h && x0 < x1 {
+                    let src = &plane[iy * w..(iy + 1) * w];
+                    out[x0..x1].copy_from_slice(&src[x0 + kx - pw..x1 + kx - pw]);
+                }
+            }
+        }
+    }
+    cols
 }
 
 /// The convolution of a single-channel batch as a matrix product over shifted copies.

@@ -14,8 +14,10 @@
 
 mod fastconv;
 pub mod features;
+mod kernels;
 mod layers;
 mod plain;
+mod pool;
 mod reference;
 
 pub use layers::{LayerInfo, LayerKind, hidden_layers};

@@ -121,12 +121,7 @@ impl PlainCnn {
     ) -> Tensor<2> {
         let mut x = images;
         for (i, conv) in self.convs.iter().enumerate() {
-            // The first layer only: the one whose input is the image.
-            let pre = if i == 0 {
-                crate::fastconv::conv2d(conv, x)
-            } else {
-                conv.forward(x)
-            };
+            let pre = crate::fastconv::conv2d(conv, x);
             let post = self.activation.forward(pre.clone());
             tap(i, &pre, &post);
             x = post;

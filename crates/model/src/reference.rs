@@ -120,10 +120,10 @@ impl RefCnn {
         let pre1 = crate::fastconv::conv2d(&self.conv1, images);
         let post1 = relu(pre1.clone());
         tap("conv1", &pre1, &post1);
-        let pre2 = self.conv2.forward(self.pool.forward(post1));
+        let pre2 = crate::fastconv::conv2d(&self.conv2, crate::pool::max_pool2d(&self.pool, post1));
         let post2 = relu(pre2.clone());
         tap("conv2", &pre2, &post2);
-        let x = self.pool.forward(post2);
+        let x = crate::pool::max_pool2d(&self.pool, post2);
         let [n, c, h, w] = x.dims();
         let pre3 = self.fc1.forward(x.reshape([n, c * h * w]));
         let post3 = relu(pre3.clone());

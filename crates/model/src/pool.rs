@@ -1,0 +1,108 @@
+//! A faster 2×2 max-pooling (stride 2, no padding) on the flex CPU backend.
+//!
+//! flex pools through a general kernel that recomputes the window bounds of every output and
+//! writes an `i64` index per output; on the reference CNN that took about a quarter of a training
+//! step, more than the second convolution's forward pass. Here the forward pass is a direct loop
+//! over pairs of rows, and the backward pass finds each window's maximum again from the saved
+//! input instead of storing indices. The window is scanned in the same order with the same rule
+//! as flex's (`>` keeps the first maximum; a NaN wins, the last one in the window) and the
+//! gradient is added to a zero, so values and gradients are bit-identical to `MaxPool2d`'s.
+//!
+//! Other backends (and other pooling shapes) use Burn's `MaxPool2d`.
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::pool::MaxPool2d;
+use burn::tensor::Tensor;
+
+/// `pool` applied to `x`: by the 2×2 kernel where it [`applies`], else by Burn's pooling.
+pub(crate) fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    if applies(pool, &x) {
+        crate::kernels::max_pool2x2(x)
+    } else {
+        pool.forward(x)
+    }
+}
+
+/// Whether the 2×2 kernel computes `pool(x)`: a 2×2 window, stride 2, no padding or dilation,
+/// floor rounding, an `f32` tensor on the flex backend.
+pub(crate) fn applies(pool: &MaxPool2d, x: &Tensor<4>) -> bool {
+    let shape_ok = pool.kernel_size == [2, 2]
+        && pool.stride == [2, 2]
+        && pool.dilation == [1, 1]
+        && !pool.ceil_mode
+        && matches!(pool.padding, PaddingConfig2d::Valid);
+    shape_ok && crate::kernels::supported(x)
+}
+
+/// The maximum of a 2×2 window `[a, b, c, d]` (row-major) and its index, by flex's rule: the first
+/// value, replaced by any later value that is greater or NaN. Written as selects, not branches:
+/// on real data which of the four wins is unpredictable.
+#[inline(always)]
+fn max4(a: f32, b: f32, c: f32, d: f32) -> (f32, usize) {
+    let (mut m, mut k) = (a, 0);
+    for (i, v) in [(1, b), (2, c), (3, d)] {
+        let take = v > m || v.is_nan();
+        m = if take { v } else { m };
+        k = if take { i } else { k };
+    }
+    (m, k)
+}
+
+/// Forward pass over planes of `h × w`: outputs of `(h/2) × (w/2)` per plane.
+pub(crate) fn forward_host(x: &[f32], h: usize, w: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    let (oh, ow) = (h / 2, w / 2);
+    let planes = x.len() / (h * w);
+    let mut out = vec![0.0f32; planes * oh * ow];
+    if oh * ow == 0 {
+        return out;
+    }
+    out.par_chunks_mut(oh * ow)
+        .zip(x.par_chunks(h * w))
+        .for_each(|(dst, src)| {
+            for (i, row) in dst.chunks_exact_mut(ow).enumerate() {
+                let top = &src[2 * i * w..2 * i * w + 2 * ow];
+                let bottom = &src[(2 * i + 1) * w..(2 * i + 1) * w + 2 * ow];
+                for ((o, t), b) in row
+                    .iter_mut()
+                    .zip(top.chunks_exact(2))
+                    .zip(bottom.chunks_exact(2))
+                {
+                    *o = max4(t[0], t[1], b[0], b[1]).0;
+                }
+            }
+        });
+    out
+}
+
+/// Backward pass: the gradient of the input `x` (`h × w` planes) given the output's gradient.
+pub(crate) fn backward_host(x: &[f32], grad: &[f32], h: usize, w: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    let (oh, ow) = (h / 2, w / 2);
+    let mut out = vec![0.0f32; x.len()];
+    if oh * ow == 0 {
+        return out;
+    }
+    out.par_chunks_mut(h * w)
+        .zip(x.par_chunks(h * w))
+        .zip(grad.par_chunks(oh * ow))
+        .for_each(|((dst, src), g)| {
+            for (i, grow) in g.chunks_exact(ow).enumerate() {
+                let (t, b) = (2 * i * w, (2 * i + 1) * w);
+                let (dt, db) = dst[t..b + w].split_at_mut(w);
+                let (st, sb) = (&src[t..t + w], &src[b..b + w]);
+                for (j, &gv) in grow.iter().enumerate() {
+                    let (l, r) = (2 * j, 2 * j + 1);
+                    let (_, k) = max4(st[l], st[r], sb[l], sb[r]);
+                    // Every position of the window is written (the windows do not overlap):
+                    // the gradient (added to zero, as flex does) at the maximum, zero elsewhere.
+                    let g = 0.0 + gv;
+                    dt[l] = if k == 0 { g } else { 0.0 };
+                    dt[r] = if k == 1 { g } else { 0.0 };
+                    db[l] = if k == 2 { g } else { 0.0 };
+                    db[r] = if k == 3 { g } else { 0.0 };
+                }
+            }
+        });
+    out
+}

@@ -325,6 +325,24 @@ mod tests {
         v
     }
 
+    /// Asserts that `fast` and `burn` hold the same bits, then backpropagates the same random
+    /// weighting of each: the gradients of `fast`'s graph and of `burn`'s.
+    fn compare_and_backward(
+        fast: Tensor<4>,
+        burn: Tensor<4>,
+        what: &str,
+    ) -> (burn::tensor::Gradients, burn::tensor::Gradients) {
+        assert_eq!(
+            bits(fast.clone().detach()),
+            bits(burn.clone().detach()),
+            "{what}"
+        );
+        let weights = Tensor::<4>::random(burn.dims(), Distribution::Default, &burn.device());
+        let gf = (fast * weights.clone()).sum().backward();
+        let gb = (burn * weights).sum().backward();
+        (gf, gb)
+    }
+
     #[test]
     fn pooling_equals_burns_in_values_and_gradients_bit_for_bit() {
         let dev = device().autodiff();
@@ -336,14 +354,7 @@ mod tests {
             assert!(super::supported(&x));
             let fast = crate::pool::max_pool2d(&pool, x.clone());
             let burn = pool.forward(x.clone());
-            assert_eq!(
-                bits(fast.clone().detach()),
-                bits(burn.clone().detach()),
-                "{dims:?}"
-            );
-            let weights = Tensor::<4>::random(burn.dims(), Distribution::Default, &dev);
-            let gf = (fast * weights.clone()).sum().backward();
-            let gb = (burn * weights).sum().backward();
+            let (gf, gb) = compare_and_backward(fast, burn, &format!("{dims:?}"));
             let (gf, gb) = (x.grad(&gf).unwrap(), x.grad(&gb).unwrap());
             assert_eq!(bits(gf), bits(gb), "{dims:?}");
         }
@@ -362,17 +373,11 @@ mod tests {
                 .with_padding(padding.clone())
                 .init(&dev);
             let x = Tensor::<4>::random([3, 5, 9, 11], Distribution::Default, &dev).require_grad();
+            assert!(super::supported(&x));
             let fast = crate::fastconv::conv2d(&conv, x.clone());
             let burn = conv.forward(x.clone());
             // Same forward kernel: same bits.
-            assert_eq!(
-                bits(fast.clone().detach()),
-                bits(burn.clone().detach()),
-                "{padding:?}"
-            );
-            let weights = Tensor::<4>::random(burn.dims(), Distribution::Default, &dev);
-            let gf = (fast * weights.clone()).sum().backward();
-            let gb = (burn * weights).sum().backward();
+            let (gf, gb) = compare_and_backward(fast, burn, &format!("{padding:?}"));
             // The input's gradient is flex's own; the bias's the same sum as Burn's.
             assert_eq!(bits(x.grad(&gf).unwrap()), bits(x.grad(&gb).unwrap()));
             let bias = conv.bias.as_ref().unwrap().val();

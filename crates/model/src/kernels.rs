@@ -2,10 +2,10 @@
 //! backend extension with their own backward passes:
 //!
 //! - 2×2 max-pooling (see `pool.rs`);
-//! - a stride-1 convolution whose weight gradient is one matrix product per image over the
-//!   image's patch matrix (see `fastconv.rs`), where Burn computes it as another convolution
-//!   with the batch as channels and the output map as the kernel. Its forward pass and input
-//!   gradient are flex's own.
+//! - a stride-1 convolution whose weight gradient is one matrix product with the batch's patch
+//!   matrix (see `fastconv.rs`), where Burn computes it as another convolution with the batch as
+//!   channels and the output map as the kernel. Its forward pass and input gradient are flex's
+//!   own, its bias gradient Burn's sum.
 //!
 //! Everything here is used only for `f32` tensors on the flex backend ([`supported`]); other
 //! backends take Burn's path. Without the `flex` feature the module only says "unsupported".
@@ -25,7 +25,7 @@ mod imp {
     use burn::tensor::{DType, Shape, Tensor, TensorData};
 
     /// The extension: forward kernels and the backward kernels their autodiff versions call.
-    #[backend_extension(Flex, Autodiff: cfg(feature = "autodiff"))]
+    #[backend_extension(Flex, Autodiff)]
     pub trait FlexKernels: Backend {
         /// 2×2 max-pooling with stride 2 of `[N, C, H, W]`: `[N, C, H/2, W/2]`.
         fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -112,7 +112,6 @@ mod imp {
         }
     }
 
-    #[cfg(feature = "autodiff")]
     mod autodiff {
         use super::{FlexKernels, options};
         use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -252,11 +251,8 @@ mod imp {
 
     /// Whether `x` is an `f32` tensor on the flex backend (with or without autodiff).
     pub(crate) fn supported(x: &Tensor<4>) -> bool {
-        x.dtype() == DType::F32
-            && matches!(
-                x.device().as_dispatch().clone().inner(),
-                DispatchDevice::Flex(_)
-            )
+        let device = x.device().as_dispatch().clone().inner();
+        x.dtype() == DType::F32 && matches!(device, DispatchDevice::Flex(_))
     }
 
     /// 2×2 max-pooling with stride 2 (see `pool.rs`).
@@ -297,7 +293,7 @@ mod none {
     }
 }
 
-#[cfg(all(test, feature = "flex", feature = "autodiff"))]
+#[cfg(all(test, feature = "flex"))]
 mod tests {
     use crate::test_util::device;
     use burn::nn::PaddingConfig2d;

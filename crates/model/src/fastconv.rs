@@ -62,6 +62,7 @@ fn stride1_padding(conv: &Conv2d, x: &Tensor<4>) -> Option<[usize; 2]> {
 /// The patch matrix of a stride-1 convolution with zero padding `[ph, pw]` and `[kh, kw]` taps
 /// of `x` (`[N, C, H, W]`, contiguous), for an output of `oh × ow`: `[C·kh·kw, N·oh·ow]`, row
 /// `(c, ky, kx)` holding, for each image in turn, channel `c` shifted by `(ky − ph, kx − pw)`.
+#[cfg(feature = "flex")]
 pub(crate) fn patches_host(
     x: &[f32],
     [n, c, h, w]: [usize; 4],

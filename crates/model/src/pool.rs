@@ -35,14 +35,14 @@ pub(crate) fn applies(pool: &MaxPool2d, x: &Tensor<4>) -> bool {
 }
 
 /// The maximum of a 2×2 window `[a, b, c, d]` (row-major) and its index, by flex's rule: the first
-/// value, replaced by any later value that is greater or NaN. Written as selects, not branches:
-/// on real data which of the four wins is unpredictable.
+/// value, replaced by any later value that is greater or NaN. No short-circuit operators: on real
+/// data which of the four wins is unpredictable, so the choice should compile to selects.
 #[cfg(feature = "flex")]
 #[inline(always)]
 fn max4(a: f32, b: f32, c: f32, d: f32) -> (f32, usize) {
     let (mut m, mut k) = (a, 0);
     for (i, v) in [(1, b), (2, c), (3, d)] {
-        let take = v > m || v.is_nan();
+        let take = (v > m) | v.is_nan();
         m = if take { v } else { m };
         k = if take { i } else { k };
     }

@@ -595,17 +595,6 @@ fn write_child<M: Classifier>(
     p: Pruned<'_, M>,
     started: Instant,
 ) -> Result<PruneReport> {
-    let Pruned {
-        table,
-        names,
-        samples,
-        scope,
-        mask,
-        effect,
-        masked,
-        before,
-        after,
-    } = p;
     let child = RunDir::new(&args.out);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the run directory {}", args.out.display()))?;
@@ -613,9 +602,9 @@ fn write_child<M: Classifier>(
     let settings = PruneSettings {
         criterion: args.criterion,
         ratio: args.ratio,
-        scope,
-        layers: names.clone(),
-        samples,
+        scope: p.scope,
+        layers: p.names,
+        samples: p.samples,
     };
     let mut config = l.config.clone();
     config.epochs = args.finetune_epochs;
@@ -626,7 +615,7 @@ fn write_child<M: Classifier>(
         test_accuracy: l.summary.test_accuracy,
     });
     config.prune = Some(settings.clone());
-    write_json(&child.mask(), &mask)?;
+    write_json(&child.mask(), &p.mask)?;
     write_json(&child.config(), &config)?;
 
     let (final_model, finetuned) = if args.finetune_epochs > 0 {
@@ -643,44 +632,44 @@ fn write_child<M: Classifier>(
             quiet: args.quiet,
             stop_after: None,
         };
-        let enforcer = prune::DeviceMask::new(&mask, table, &train_device)?;
-        let trainable = enforcer.enforce(masked.clone().fork(&train_device).train());
+        let enforcer = prune::DeviceMask::new(&p.mask, p.table, &train_device)?;
+        let trainable = enforcer.enforce(p.masked.clone().fork(&train_device).train());
         let summary = match fit(trainable, &session, |m| enforcer.enforce(m))? {
             Outcome::Finished(s) => s,
             Outcome::Stopped { .. } => unreachable!("no stop requested"),
         };
-        let tuned = load_module(masked.clone(), &child.model(), &l.config.model)?;
+        let tuned = load_module(p.masked.clone(), &child.model(), &l.config.model)?;
         let score = Score {
             accuracy: summary.test_accuracy,
             loss: summary.test_loss,
         };
         (tuned, Some(score))
     } else {
-        save_module(masked.clone(), &child.model())?;
+        save_module(p.masked.clone(), &child.model())?;
         child.write_metrics(&[])?;
         write_json(
             &child.summary(),
             &Summary {
                 epochs: 0,
-                test_accuracy: after.accuracy,
-                test_loss: after.loss,
+                test_accuracy: p.after.accuracy,
+                test_loss: p.after.loss,
                 train_loss: None,
-                num_params: masked.num_params(),
+                num_params: p.masked.num_params(),
                 train_images_per_sec: 0.0,
                 epoch_seconds: 0.0,
                 wall_seconds: started.elapsed().as_secs_f64(),
-                weights_sha256: weights_sha256(&masked),
+                weights_sha256: weights_sha256(&p.masked),
                 backend: l.config.backend,
             },
         )?;
-        (masked, None)
+        (p.masked, None)
     };
 
     let compact = if args.compact {
         Some(export_compact(
             &final_model,
-            table,
-            &mask,
+            p.table,
+            &p.mask,
             &config,
             &child,
             test,
@@ -692,11 +681,11 @@ fn write_child<M: Classifier>(
     let report = PruneReport {
         parent: args.run.display().to_string(),
         settings,
-        before: Score::from(&before),
-        after: Score::from(&after),
+        before: Score::from(&p.before),
+        after: Score::from(&p.after),
         finetuned,
         finetune_epochs: args.finetune_epochs,
-        effect,
+        effect: p.effect,
         compact,
     };
     write_json(&child.path.join("prune.json"), &report)?;

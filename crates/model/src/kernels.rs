@@ -39,10 +39,11 @@ mod imp {
             bias: FloatTensor<Self>,
             padding: [usize; 2],
         ) -> FloatTensor<Self>;
-        /// Weight gradient of [`FlexKernels::conv2d_s1`] for a kernel of `kernel` taps.
+        /// Weight gradient of [`FlexKernels::conv2d_s1`] for a kernel of `kernel` taps, given
+        /// the output gradient as rows `[O, N·OH·OW]` (see [`grad_rows`]).
         fn conv2d_s1_weight_grad(
             x: FloatTensor<Self>,
-            grad: FloatTensor<Self>,
+            grad_rows: FloatTensor<Self>,
             kernel: [usize; 2],
             padding: [usize; 2],
         ) -> FloatTensor<Self>;
@@ -51,6 +52,15 @@ mod imp {
     /// The options of a stride-1 convolution with `padding`.
     pub(super) fn options(padding: [usize; 2]) -> burn::tensor::ops::ConvOptions<2> {
         burn::tensor::ops::ConvOptions::new([1, 1], padding, [1, 1], 1)
+    }
+
+    /// A convolution's output gradient `[N, O, OH, OW]` as one row per output channel,
+    /// `[O, N·OH·OW]`: the layout of both its weight and its bias gradient (Burn's bias gradient
+    /// sums these rows).
+    pub(super) fn grad_rows<B: Backend>(grad: FloatTensor<B>) -> FloatTensor<B> {
+        use burn::backend::TensorMetadata;
+        let [n, o, h, w] = grad.shape().dims();
+        B::float_reshape(B::float_swap_dims(grad, 0, 1), Shape::new([o, n * h * w]))
     }
 
     /// A contiguous copy (or the tensor itself) and its four dimensions.
@@ -90,30 +100,30 @@ mod imp {
 
         fn conv2d_s1_weight_grad(
             x: FloatTensor<Self>,
-            grad: FloatTensor<Self>,
+            grad_rows: FloatTensor<Self>,
             kernel: [usize; 2],
             padding: [usize; 2],
         ) -> FloatTensor<Self> {
             let (x, dims) = contiguous(&x);
-            let [n, c, _, _] = dims;
-            let [_, o, oh, ow] = grad.layout().shape().dims();
+            let [n, c, h, w] = dims;
+            let o = grad_rows.layout().shape()[0];
+            let (oh, ow) = (
+                h + 2 * padding[0] + 1 - kernel[0],
+                w + 2 * padding[1] + 1 - kernel[1],
+            );
             let cols =
                 crate::fastconv::patches_host(x.storage::<f32>(), dims, kernel, padding, [oh, ow]);
             let cols = FlexTensor::from_data(TensorData::new(
                 cols,
                 [c * kernel[0] * kernel[1], n * oh * ow],
             ));
-            let grad = Self::float_reshape(
-                Self::float_swap_dims(grad, 0, 1),
-                Shape::new([o, n * oh * ow]),
-            );
-            let dw = Self::float_matmul(grad, Self::float_transpose(cols));
+            let dw = Self::float_matmul(grad_rows, Self::float_transpose(cols));
             Self::float_reshape(dw, Shape::new([o, c, kernel[0], kernel[1]]))
         }
     }
 
     mod autodiff {
-        use super::{FlexKernels, options};
+        use super::{FlexKernels, grad_rows, options};
         use burn::backend::autodiff::checkpoint::base::Checkpointer;
         use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
         use burn::backend::autodiff::grads::Gradients;
@@ -165,17 +175,20 @@ mod imp {
                     let g = B::conv2d_x_backward(x.clone(), weight, grad.clone(), options(padding));
                     grads.register::<B>(node.id, g);
                 }
-                if let Some(node) = node_weight {
-                    let g = B::conv2d_s1_weight_grad(x, grad.clone(), kernel, padding);
-                    grads.register::<B>(node.id, g);
+                if node_weight.is_none() && node_bias.is_none() {
+                    return;
                 }
+                // Laid out once for both parameter gradients.
+                let rows = grad_rows::<B>(grad);
                 if let Some(node) = node_bias {
                     // As Burn's convolution does: the sum over the batch and the output map.
-                    let [n, o, h, w] = grad.shape().dims();
-                    let g = B::float_swap_dims(grad, 0, 1);
-                    let g = B::float_reshape(g, Shape::new([o, n * h * w]));
-                    let g = B::float_sum_dim(g, 1);
+                    let o = rows.shape()[0];
+                    let g = B::float_sum_dim(rows.clone(), 1);
                     grads.register::<B>(node.id, B::float_reshape(g, Shape::new([o])));
+                }
+                if let Some(node) = node_weight {
+                    let g = B::conv2d_s1_weight_grad(x, rows, kernel, padding);
+                    grads.register::<B>(node.id, g);
                 }
             }
         }
@@ -234,14 +247,14 @@ mod imp {
 
             fn conv2d_s1_weight_grad(
                 x: FloatTensor<Self>,
-                grad: FloatTensor<Self>,
+                grad_rows: FloatTensor<Self>,
                 kernel: [usize; 2],
                 padding: [usize; 2],
             ) -> FloatTensor<Self> {
                 // As `max_pool2x2_backward`: a constant when called directly.
                 FloatTensor::<Self>::new(B::conv2d_s1_weight_grad(
                     x.into_primitive(),
-                    grad.into_primitive(),
+                    grad_rows.into_primitive(),
                     kernel,
                     padding,
                 ))

@@ -25,7 +25,7 @@ pub(crate) fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
 
 /// Whether the 2×2 kernel computes `pool(x)`: a 2×2 window, stride 2, no padding or dilation,
 /// floor rounding, an `f32` tensor on the flex backend.
-pub(crate) fn applies(pool: &MaxPool2d, x: &Tensor<4>) -> bool {
+fn applies(pool: &MaxPool2d, x: &Tensor<4>) -> bool {
     let shape_ok = pool.kernel_size == [2, 2]
         && pool.stride == [2, 2]
         && pool.dilation == [1, 1]

@@ -2,12 +2,12 @@
 
 use std::collections::HashMap;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Tensor, TensorData};
+use burn::module::{Module, Param};
+use burn::tensor::Tensor;
+use params::{ParamRng, ParamVisitor};
 use serde::{Deserialize, Serialize};
 
 use crate::InitError;
-use crate::rng::ParamRng;
 use crate::scheme::{Law, Nonlinearity, ParamKind, ParamShape};
 use crate::spec::InitSpec;
 
@@ -43,28 +43,10 @@ pub struct ResolvedParam {
 
 /// Every float parameter of `module`, in traversal order, without initializing lazy ones.
 pub fn collect_params<M: Module>(module: &M) -> Vec<ParamSlot> {
-    struct Collect {
-        stack: Vec<(String, String)>,
-        out: Vec<ParamSlot>,
-    }
-    impl ModuleVisitor for Collect {
-        fn enter_module(&mut self, name: &str, container: &str) {
-            self.stack.push((name.to_string(), container.to_string()));
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.stack.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let path = self
-                .stack
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(".");
-            let (name, container) = self
-                .stack
-                .last()
-                .map_or(("", ""), |(n, c)| (n.as_str(), c.as_str()));
+    struct Collect(Vec<ParamSlot>);
+    impl ParamVisitor for Collect {
+        fn visit<const D: usize>(&mut self, path: &str, container: &str, param: &Param<Tensor<D>>) {
+            let name = path.rsplit('.').next().unwrap_or("");
             let shape = param.lazy_shape().to_vec();
             let kind = match (name, container, shape.len()) {
                 ("bias", _, 1) => ParamKind::Bias,
@@ -73,15 +55,16 @@ pub fn collect_params<M: Module>(module: &M) -> Vec<ParamSlot> {
                 (_, _, 4) => ParamKind::ConvWeight,
                 _ => ParamKind::Other,
             };
-            self.out.push(ParamSlot { path, kind, shape });
+            self.0.push(ParamSlot {
+                path: path.to_string(),
+                kind,
+                shape,
+            });
         }
     }
-    let mut c = Collect {
-        stack: Vec::new(),
-        out: Vec::new(),
-    };
-    module.visit(&mut c);
-    c.out
+    let mut c = Collect(Vec::new());
+    params::visit(module, &mut c);
+    c.0
 }
 
 /// The layer a parameter belongs to: its path without the last component.
@@ -166,19 +149,6 @@ pub fn apply<M: Module>(
         })?;
         values.insert(r.path.clone(), v);
     }
-    let module = crate::params::write_parameters(module, values)?;
+    let module = params::write(module, values)?;
     Ok((module, resolved.into_iter().map(|(r, _, _)| r).collect()))
-}
-
-/// A parameter with the same id and device holding `values` (in storage order), trainable.
-pub(crate) fn replace_param<const D: usize>(
-    param: Param<Tensor<D>>,
-    values: Vec<f32>,
-) -> Param<Tensor<D>> {
-    let device = param.lazy_device();
-    let shape = param.lazy_shape();
-    let tensor = Tensor::<D>::from_data(TensorData::new(values, shape), &device);
-    let mut new = Param::from_tensor(tensor);
-    new.id = param.id;
-    new
 }

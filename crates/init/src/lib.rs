@@ -10,16 +10,14 @@
 //!   pattern or the scheme's own rule (framework defaults) says otherwise.
 //! - [`apply`]: initialize any Burn module in place of its current parameters. The same seed
 //!   gives bit-identical weights on every backend, in any visiting order, with any number of
-//!   threads, because values are drawn on the host by [`ParamRng`] and only then uploaded.
+//!   threads, because values are drawn on the host by [`params::ParamRng`] and only then
+//!   uploaded.
 //! - [`lsuv`]: the data-dependent rescaling of Mishkin & Matas (2016).
-//! - [`read_parameters`] / [`write_parameters`]: any module's parameters on the host, by path.
 //! - [`stats`]: activation and gradient statistics at initialization.
 
 mod apply;
 mod lsuv;
 mod ortho;
-mod params;
-pub mod rng;
 mod scheme;
 mod spec;
 pub mod stats;
@@ -27,8 +25,6 @@ pub mod stats;
 pub use apply::{ParamSlot, ResolvedParam, apply, collect_params, resolve};
 pub use lsuv::{LsuvLayer, lsuv};
 pub use ortho::semi_orthogonal;
-pub use params::{HostParam, read_parameters, write_parameters};
-pub use rng::ParamRng;
 pub use scheme::{
     Distribution, FanMode, Law, Nonlinearity, ParamKind, ParamShape, SCHEME_HELP, Scheme,
     TRUNC2_STD,
@@ -90,6 +86,9 @@ pub enum InitError {
     /// LSUV could not run.
     #[error("LSUV: {0}")]
     Lsuv(String),
+    /// Reading or writing parameters failed.
+    #[error(transparent)]
+    Params(#[from] params::ParamsError),
 }
 
 #[cfg(test)]

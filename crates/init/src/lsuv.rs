@@ -3,12 +3,12 @@
 //! divided by the standard deviation of its output on a batch of real data until the output
 //! variance is within `tol` of 1.
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, Param};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::InitError;
-use crate::apply::replace_param;
+use params::ParamMapper;
 
 /// What LSUV did to one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,20 +77,13 @@ pub fn lsuv<M: Module>(
 /// leaf).
 fn scale_param<M: Module>(module: M, path: &str, factor: f64) -> Result<M, InitError> {
     struct Scale<'a> {
-        stack: Vec<String>,
         target: &'a str,
         factor: f64,
         found: bool,
     }
-    impl ModuleMapper for Scale<'_> {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.stack.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.stack.pop();
-        }
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            if self.stack.join(".") != self.target {
+    impl ParamMapper for Scale<'_> {
+        fn map<const D: usize>(&mut self, path: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            if path != self.target {
                 return param;
             }
             self.found = true;
@@ -102,16 +95,15 @@ fn scale_param<M: Module>(module: M, path: &str, factor: f64) -> Result<M, InitE
                 .into_iter()
                 .map(|v| (v as f64 * self.factor) as f32)
                 .collect();
-            replace_param(param, values)
+            params::replace_values(param, values)
         }
     }
     let mut mapper = Scale {
-        stack: Vec::new(),
         target: path,
         factor,
         found: false,
     };
-    let module = module.map(&mut mapper);
+    let module = params::map(module, &mut mapper);
     if !mapper.found {
         return Err(InitError::Lsuv(format!("no parameter {path}")));
     }

@@ -3,8 +3,8 @@
 use nalgebra::DMatrix;
 
 use crate::InitError;
-use crate::rng::ParamRng;
 use crate::scheme::{ParamKind, ParamShape};
+use params::ParamRng;
 
 /// A `rows × cols` matrix (row-major) with orthonormal rows if `rows ≤ cols`, orthonormal columns
 /// otherwise: the Q factor of a Gaussian matrix, each column multiplied by the sign of the

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::InitError;
-use crate::rng::ParamRng;
+use params::ParamRng;
 
 /// Standard deviation of a standard normal truncated to `[-2, 2]`:
 /// `√(1 − 4φ(2)/(Φ(2) − Φ(−2)))` = 0.8796256610342398. Keras and JAX divide by it so the

@@ -1,7 +1,8 @@
 //! Activation and gradient statistics of a network at initialization.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::tensor::{Gradients, Tensor};
+use params::ParamVisitor;
 use serde::{Deserialize, Serialize};
 
 /// Statistics of one layer's outputs on a batch.
@@ -69,28 +70,20 @@ pub fn layer_stats(layer: &str, pre: &Tensor<4>, post: &Tensor<4>) -> LayerStats
 /// Standard deviation of the gradient of every float parameter that has one, by path.
 pub fn grad_stds<M: Module>(module: &M, grads: &Gradients) -> Vec<(String, f64)> {
     struct Visit<'a> {
-        path: Vec<String>,
         grads: &'a Gradients,
         out: Vec<(String, f64)>,
     }
-    impl ModuleVisitor for Visit<'_> {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+    impl ParamVisitor for Visit<'_> {
+        fn visit<const D: usize>(&mut self, path: &str, _: &str, param: &Param<Tensor<D>>) {
             if let Some(g) = param.val().grad(self.grads) {
-                self.out.push((self.path.join("."), mean_std(&g).1));
+                self.out.push((path.to_string(), mean_std(&g).1));
             }
         }
     }
     let mut v = Visit {
-        path: Vec::new(),
         grads,
         out: Vec::new(),
     };
-    module.visit(&mut v);
+    params::visit(module, &mut v);
     v.out
 }

@@ -8,9 +8,9 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use model::{Classifier, PlainCnnConfig, RefCnnConfig};
 
-use crate::rng::ParamRng;
 use crate::scheme::{Law, Nonlinearity, ParamKind, ParamShape, Scheme, TRUNC2_STD};
 use crate::{InitSpec, apply, lsuv, semi_orthogonal};
+use params::ParamRng;
 
 /// A conv weight `[64, 32, 3, 3]`: 18,432 values, fan_in 288, fan_out 576.
 fn conv() -> ParamShape {

@@ -101,7 +101,7 @@ mod tests {
     use super::*;
 
     fn matrix(n: usize, p: usize, seed: u64) -> Vec<f64> {
-        let mut rng = init::ParamRng::new(seed, "cka");
+        let mut rng = params::ParamRng::new(seed, "cka");
         (0..n * p).map(|_| rng.normal()).collect()
     }
 
@@ -141,7 +141,7 @@ mod tests {
         let (n, p) = (50, 6);
         let x = matrix(n, p, 2);
         let y = matrix(n, 4, 3);
-        let q = init::semi_orthogonal(p, p, &mut init::ParamRng::new(9, "q"));
+        let q = init::semi_orthogonal(p, p, &mut params::ParamRng::new(9, "q"));
         let mut xq = vec![0.0; n * p];
         for i in 0..n {
             for c in 0..p {

@@ -1,31 +1,32 @@
 //! The straight line between two networks' weights.
 
-use std::collections::HashMap;
-
+use params::{HostParam, HostParams};
 use serde::{Deserialize, Serialize};
 
 use crate::CompareError;
 
 /// `(1 − α)·a + α·b` for every parameter of `a`.
-pub fn lerp(
-    a: &HashMap<String, Vec<f32>>,
-    b: &HashMap<String, Vec<f32>>,
-    alpha: f64,
-) -> Result<HashMap<String, Vec<f32>>, CompareError> {
+pub fn lerp(a: &HostParams, b: &HostParams, alpha: f64) -> Result<HostParams, CompareError> {
     a.iter()
-        .map(|(path, va)| {
+        .map(|pa| {
             let vb = b
-                .get(path)
-                .filter(|vb| vb.len() == va.len())
+                .values(&pa.path)
+                .ok()
+                .filter(|vb| vb.len() == pa.values.len())
                 .ok_or_else(|| {
-                    CompareError::Mismatch(format!("{path} missing or of another size"))
+                    CompareError::Mismatch(format!("{} missing or of another size", pa.path))
                 })?;
-            let v = va
+            let values = pa
+                .values
                 .iter()
                 .zip(vb)
                 .map(|(&x, &y)| ((1.0 - alpha) * x as f64 + alpha * y as f64) as f32)
                 .collect();
-            Ok((path.clone(), v))
+            Ok(HostParam {
+                path: pa.path.clone(),
+                shape: pa.shape.clone(),
+                values,
+            })
         })
         .collect()
 }
@@ -76,11 +77,19 @@ mod tests {
 
     #[test]
     fn lerp_end_points_and_a_network_with_itself() {
-        let a = HashMap::from([("w".to_string(), vec![1.0f32, -2.0])]);
-        let b = HashMap::from([("w".to_string(), vec![3.0f32, 2.0])]);
+        let one = |v: Vec<f32>| -> HostParams {
+            [HostParam {
+                path: "w".into(),
+                shape: vec![2],
+                values: v,
+            }]
+            .into_iter()
+            .collect()
+        };
+        let (a, b) = (one(vec![1.0, -2.0]), one(vec![3.0, 2.0]));
         assert_eq!(lerp(&a, &b, 0.0).unwrap(), a);
         assert_eq!(lerp(&a, &b, 1.0).unwrap(), b);
-        assert_eq!(lerp(&a, &b, 0.5).unwrap()["w"], vec![2.0, 0.0]);
+        assert_eq!(lerp(&a, &b, 0.5).unwrap().values("w").unwrap(), [2.0, 0.0]);
         // The line from a network to itself is constant: zero barrier.
         for alpha in alphas(11) {
             assert_eq!(lerp(&a, &a, alpha).unwrap(), a);

@@ -9,6 +9,10 @@
 //!   weights (Ainsworth et al. 2023, "Git Re-Basin").
 //! - [`interpolate`]: the straight line between two networks' weights and its loss barrier
 //!   (Entezari et al. 2022).
+//! - [`subspace`]: whether two layers span the same subspace in different bases: SVCCA (Raghu
+//!   et al. 2017), PWCCA (Morcos et al. 2018) and the many-to-one reconstruction of one layer's
+//!   feature maps from another's (after Li et al. 2016).
+//! - [`compare_pair`]: all of the above for one pair of networks, with evaluation passed in.
 //!
 //! Everything works on a layer table ([`model::LayerInfo`]) and host parameters, so any Burn CNN
 //! described by one can be compared.
@@ -16,7 +20,13 @@
 pub mod cka;
 pub mod interpolate;
 pub mod matching;
+mod pair;
 pub mod permute;
+pub mod subspace;
+
+pub use pair::{
+    Alignment, FirstLayer, LayerComparison, PairComparison, PairSettings, compare_pair,
+};
 
 /// Comparison errors.
 #[derive(Debug, thiserror::Error)]
@@ -26,5 +36,8 @@ pub enum CompareError {
     Mismatch(String),
     /// Reading or writing parameters failed.
     #[error(transparent)]
-    Params(#[from] init::InitError),
+    Params(#[from] params::ParamsError),
+    /// A layer that is unknown, or cannot be permuted or compared.
+    #[error(transparent)]
+    Layer(#[from] model::ModelError),
 }

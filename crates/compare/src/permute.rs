@@ -6,10 +6,10 @@
 //! unchanged. A [`Permutation`] maps, for each permuted layer, new unit `i` to old unit
 //! `perm[i]`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use init::HostParam;
-use model::{LayerInfo, LayerKind, hidden_layers};
+use model::{LayerInfo, LayerKind, find_hidden_layer, find_layer, hidden_layers, producer};
+use params::HostParams;
 use serde::{Deserialize, Serialize};
 
 use crate::CompareError;
@@ -27,73 +27,81 @@ pub struct Permutation {
 fn in_block(info: &LayerInfo, layers: &[LayerInfo]) -> usize {
     match info.kind {
         LayerKind::Conv2d => info.kernel[0] * info.kernel[1],
-        LayerKind::Linear => layers
-            .iter()
-            .find(|p| p.consumer.as_deref() == Some(info.name.as_str()))
-            .map_or(1, |p| p.consumer_inputs_per_channel),
+        LayerKind::Linear => {
+            producer(layers, &info.name).map_or(1, |p| p.consumer_inputs_per_channel)
+        }
     }
 }
 
-fn value<'a>(
-    params: &'a HashMap<String, Vec<f32>>,
-    path: &str,
-) -> Result<&'a Vec<f32>, CompareError> {
-    params
-        .get(path)
-        .ok_or_else(|| CompareError::Mismatch(format!("no parameter {path}")))
+/// The layer `name` can be permuted: a hidden layer, with its consumer in the table.
+fn permutable<'a>(
+    layers: &'a [LayerInfo],
+    name: &str,
+) -> Result<(&'a LayerInfo, &'a LayerInfo), CompareError> {
+    let info = find_hidden_layer(layers, name)?;
+    let consumer = find_layer(layers, info.consumer.as_deref().unwrap_or_default())?;
+    Ok((info, consumer))
 }
 
-/// Host parameters by path.
-pub fn by_path(params: &[HostParam]) -> HashMap<String, Vec<f32>> {
-    params
-        .iter()
-        .map(|p| (p.path.clone(), p.values.clone()))
-        .collect()
+/// The per-channel vectors that move with a layer's units: its bias, and a following
+/// normalization's `gamma`, `beta` (required) and running statistics (when present).
+fn per_channel_paths(info: &LayerInfo, params: &HostParams) -> Result<Vec<String>, CompareError> {
+    let mut paths: Vec<String> = Vec::new();
+    if params.get(&info.bias_path()).is_some() {
+        paths.push(info.bias_path());
+    }
+    for path in info.norm_paths() {
+        params.values(&path)?;
+        paths.push(path);
+    }
+    paths.extend(
+        info.norm_buffer_paths()
+            .into_iter()
+            .filter(|p| params.get(p).is_some()),
+    );
+    Ok(paths)
 }
 
-/// Apply `perm` to parameters (path → values): each permuted layer's outputs and its
-/// consumer's matching inputs are reordered.
+/// Apply `perm` to parameters: each permuted layer's outputs (weights, bias, and a following
+/// normalization's per-channel parameters and statistics) and its consumer's matching inputs
+/// are reordered. Errors name a layer that cannot be permuted (unknown, or the classifier head)
+/// or a permutation that is not one.
 pub fn permute(
-    params: &HashMap<String, Vec<f32>>,
+    params: &HostParams,
     layers: &[LayerInfo],
     perm: &Permutation,
-) -> Result<HashMap<String, Vec<f32>>, CompareError> {
+) -> Result<HostParams, CompareError> {
     let mut out = params.clone();
     for (name, p) in &perm.layers {
-        let info = layers
-            .iter()
-            .find(|l| &l.name == name)
-            .ok_or_else(|| CompareError::Mismatch(format!("no layer {name}")))?;
-        if p.len() != info.out_channels {
+        let (info, c) = permutable(layers, name)?;
+        let mut seen = vec![false; info.out_channels];
+        if p.len() != info.out_channels
+            || !p
+                .iter()
+                .all(|&i| i < seen.len() && !std::mem::replace(&mut seen[i], true))
+        {
             return Err(CompareError::Mismatch(format!(
-                "{name} has {} units, the permutation {}",
-                info.out_channels,
-                p.len()
+                "the permutation of {name} is not a permutation of its {} units: {p:?}",
+                info.out_channels
             )));
         }
         // Outputs: new filter o = old filter p[o].
-        let w = value(&out, &info.weight_path())?.clone();
+        let w = out.values(&info.weight_path())?.to_vec();
         let mut nw = w.clone();
         for o in 0..info.out_channels {
             for k in 0..info.filter_len() {
                 nw[info.weight_index(o, k)] = w[info.weight_index(p[o], k)];
             }
         }
-        out.insert(info.weight_path(), nw);
-        if let Some(b) = out.get(&info.bias_path()).cloned() {
-            out.insert(info.bias_path(), p.iter().map(|&o| b[o]).collect());
+        out.set(&info.weight_path(), nw)?;
+        for path in per_channel_paths(info, &out)? {
+            let v = out.values(&path)?;
+            let nv = p.iter().map(|&o| v[o]).collect();
+            out.set(&path, nv)?;
         }
         // The consumer's inputs: new input block i = old block p[i].
-        let cname = info
-            .consumer
-            .as_ref()
-            .expect("hidden layers have consumers");
-        let c = layers
-            .iter()
-            .find(|l| &l.name == cname)
-            .ok_or_else(|| CompareError::Mismatch(format!("no layer {cname}")))?;
         let bs = in_block(c, layers);
-        let w = value(&out, &c.weight_path())?.clone();
+        let w = out.values(&c.weight_path())?.to_vec();
         let mut nw = w.clone();
         for o in 0..c.out_channels {
             for (i, &src) in p.iter().enumerate() {
@@ -102,23 +110,22 @@ pub fn permute(
                 }
             }
         }
-        out.insert(c.weight_path(), nw);
+        out.set(&c.weight_path(), nw)?;
     }
     Ok(out)
 }
 
-/// Euclidean distance between two parameter sets over every parameter of `a`.
-pub fn weight_distance(
-    a: &HashMap<String, Vec<f32>>,
-    b: &HashMap<String, Vec<f32>>,
-) -> Result<f64, CompareError> {
+/// Euclidean distance between two parameter sets over every parameter of `a` (summed in `a`'s
+/// traversal order, so the result is the same bits every time).
+pub fn weight_distance(a: &HostParams, b: &HostParams) -> Result<f64, CompareError> {
     let mut s = 0.0f64;
-    for (path, va) in a {
-        let vb = value(b, path)?;
-        if va.len() != vb.len() {
-            return Err(CompareError::Mismatch(format!("{path} sizes differ")));
+    for pa in a {
+        let vb = b.values(&pa.path)?;
+        if pa.values.len() != vb.len() {
+            return Err(CompareError::Mismatch(format!("{} sizes differ", pa.path)));
         }
-        s += va
+        s += pa
+            .values
             .iter()
             .zip(vb)
             .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
@@ -130,13 +137,13 @@ pub fn weight_distance(
 /// Weight matching (Ainsworth et al. 2023, "Git Re-Basin", Algorithm 1): coordinate descent
 /// over the hidden layers, each step solving the linear assignment that maximizes
 /// `Σ ⟨A's weights, permuted B's weights⟩` over everything touching that layer's units (its
-/// filters with inputs permuted by the producer's current permutation, its biases, and the
-/// consumer's weights with outputs permuted by the consumer's current permutation), until no
-/// permutation changes (at most `max_rounds` sweeps). Returns the permutation that aligns B
-/// onto A and the number of sweeps.
+/// filters with inputs permuted by the producer's current permutation, its per-channel vectors
+/// — bias and normalization — and the consumer's weights with outputs permuted by the
+/// consumer's current permutation), until no permutation changes (at most `max_rounds` sweeps).
+/// Returns the permutation that aligns B onto A and the number of sweeps.
 pub fn weight_matching(
-    a: &HashMap<String, Vec<f32>>,
-    b: &HashMap<String, Vec<f32>>,
+    a: &HostParams,
+    b: &HostParams,
     layers: &[LayerInfo],
     max_rounds: usize,
 ) -> Result<(Permutation, usize), CompareError> {
@@ -152,17 +159,15 @@ pub fn weight_matching(
         rounds += 1;
         let mut changed = false;
         for info in &hidden {
+            let (_, c) = permutable(layers, &info.name)?;
             let n = info.out_channels;
             let mut s = vec![vec![0.0f64; n]; n];
             // Own filters, B's inputs gathered by the producer's permutation.
-            let producer = layers
-                .iter()
-                .find(|p| p.consumer.as_deref() == Some(info.name.as_str()));
-            let in_perm = producer.and_then(|p| perm.layers.get(&p.name));
+            let in_perm = producer(layers, &info.name).and_then(|p| perm.layers.get(&p.name));
             let bs = in_block(info, layers);
             let (wa, wb) = (
-                value(a, &info.weight_path())?,
-                value(b, &info.weight_path())?,
+                a.values(&info.weight_path())?,
+                b.values(&info.weight_path())?,
             );
             let blocks = info.filter_len() / bs;
             for (i, row) in s.iter_mut().enumerate() {
@@ -178,22 +183,18 @@ pub fn weight_matching(
                     *cell += dot;
                 }
             }
-            if let (Some(ba), Some(bb)) = (a.get(&info.bias_path()), b.get(&info.bias_path())) {
+            for path in per_channel_paths(info, a)? {
+                let (va, vb) = (a.values(&path)?, b.values(&path)?);
                 for (i, row) in s.iter_mut().enumerate() {
                     for (j, cell) in row.iter_mut().enumerate() {
-                        *cell += ba[i] as f64 * bb[j] as f64;
+                        *cell += va[i] as f64 * vb[j] as f64;
                     }
                 }
             }
             // The consumer's weights reading unit i (A) and unit j (B), B's outputs permuted.
-            let cname = info.consumer.as_ref().expect("hidden");
-            let c = layers
-                .iter()
-                .find(|l| &l.name == cname)
-                .expect("consumer in table");
-            let out_perm = perm.layers.get(cname);
+            let out_perm = perm.layers.get(&c.name);
             let cbs = in_block(c, layers);
-            let (ca, cb) = (value(a, &c.weight_path())?, value(b, &c.weight_path())?);
+            let (ca, cb) = (a.values(&c.weight_path())?, b.values(&c.weight_path())?);
             for (i, row) in s.iter_mut().enumerate() {
                 for (j, cell) in row.iter_mut().enumerate() {
                     let mut dot = 0.0;
@@ -230,7 +231,7 @@ mod tests {
     use model::{Classifier, RefCnnConfig};
 
     fn shuffled(n: usize, seed: u64) -> Vec<usize> {
-        let mut rng = init::ParamRng::new(seed, "perm");
+        let mut rng = params::ParamRng::new(seed, "perm");
         let mut p: Vec<usize> = (0..n).collect();
         for i in (1..n).rev() {
             let j = (rng.unit() * (i + 1) as f64) as usize;
@@ -239,7 +240,7 @@ mod tests {
         p
     }
 
-    fn model_and_params() -> (model::RefCnn, Vec<LayerInfo>, HashMap<String, Vec<f32>>) {
+    fn model_and_params() -> (model::RefCnn, Vec<LayerInfo>, HostParams) {
         let device = Device::flex();
         let spec: init::InitSpec = "he;*.bias=normal(0, 0.1)".parse().unwrap();
         let (m, _) = init::apply(
@@ -250,7 +251,7 @@ mod tests {
         )
         .unwrap();
         let layers = m.layers();
-        let params = by_path(&init::read_parameters(&m));
+        let params = HostParams::read(&m);
         (m, layers, params)
     }
 
@@ -270,7 +271,7 @@ mod tests {
         let p = planted(&layers);
         let permuted = permute(&params, &layers, &p).unwrap();
         assert!(weight_distance(&params, &permuted).unwrap() > 1.0);
-        let m2 = init::write_parameters(m.clone(), permuted).unwrap();
+        let m2 = params::write(m.clone(), permuted).unwrap();
         let x = Tensor::<4>::random(
             [4, 1, 28, 28],
             burn::tensor::Distribution::Default,
@@ -299,5 +300,62 @@ mod tests {
                 assert_eq!(planted[j], i, "{name}");
             }
         }
+    }
+
+    #[test]
+    fn permutations_move_a_following_normalization_and_refuse_the_head() {
+        use burn::tensor::TensorData;
+        use model::ConvBn;
+        let device = Device::flex();
+        let spec: init::InitSpec = "he;*.bias=normal(0, 0.1)".parse().unwrap();
+        let (m, _) = init::apply(ConvBn::new(4, &device), &spec, 2, &|_| None).unwrap();
+        // A normalization with a shift, a scale and running statistics of its own.
+        let m = params::write(
+            m,
+            [
+                ("bn.gamma", vec![1.5, 0.5, 2.0, 1.0]),
+                ("bn.beta", vec![0.5, 0.25, -0.75, 1.0]),
+                ("bn.running_mean", vec![-0.2, 0.1, 0.3, -0.4]),
+                ("bn.running_var", vec![2.0, 0.5, 1.0, 3.0]),
+            ]
+            .map(|(p, v)| (p.to_string(), v)),
+        )
+        .unwrap();
+        let table = ConvBn::table(4, true);
+        let params = HostParams::read(&m);
+        let perm = Permutation {
+            layers: BTreeMap::from([("conv".to_string(), vec![2, 0, 3, 1])]),
+        };
+        let permuted = permute(&params, &table, &perm).unwrap();
+        assert_eq!(
+            permuted.values("bn.running_var").unwrap(),
+            [1.0, 2.0, 3.0, 0.5]
+        );
+        // A fresh module: Burn shares running statistics between clones.
+        let m2 = params::write(ConvBn::new(4, &device), permuted).unwrap();
+        let x: Vec<f32> = (0..32).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(x, [2, 1, 4, 4]), &device);
+        let d: f32 = (m.forward(x.clone()).1 - m2.forward(x).1)
+            .abs()
+            .max()
+            .into_scalar();
+        assert!(d < 1e-5, "logits differ by {d}");
+        // Weight matching undoes it, normalization included.
+        let b = permute(&params, &table, &perm).unwrap();
+        let (found, _) = weight_matching(&params, &b, &table, 10).unwrap();
+        let aligned = permute(&b, &table, &found).unwrap();
+        assert_eq!(weight_distance(&params, &aligned).unwrap(), 0.0);
+
+        // Errors, not panics: the head, an unknown layer, a non-permutation.
+        let bad = |layer: &str, p: Vec<usize>| {
+            let perm = Permutation {
+                layers: BTreeMap::from([(layer.to_string(), p)]),
+            };
+            permute(&params, &table, &perm).unwrap_err().to_string()
+        };
+        assert!(bad("fc", vec![1, 0]).contains("produces the logits"));
+        assert!(bad("conv9", vec![0]).contains("no layer 'conv9'"));
+        assert!(bad("conv", vec![0, 0, 1, 2]).contains("not a permutation"));
+        assert!(bad("conv", vec![0, 1]).contains("not a permutation"));
     }
 }

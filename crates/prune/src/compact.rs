@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use init::HostParam;
 use model::{LayerInfo, LayerKind, ModelSpec};
+use params::HostParams;
 
 use crate::{Mask, PruneError};
 
@@ -14,31 +14,18 @@ pub fn compact_spec(
     layers: &[LayerInfo],
 ) -> Result<ModelSpec, PruneError> {
     mask.validate(layers)?;
-    let kept = |name: &str| {
-        let info = layers
-            .iter()
-            .find(|l| l.name == name)
-            .expect("the model's own layer");
-        mask.kept(name, info.out_channels).len()
-    };
-    Ok(match spec {
-        ModelSpec::Ref(c) => {
-            let mut c = c.clone();
-            c.channels = Some([kept("conv1"), kept("conv2"), kept("fc1")]);
-            ModelSpec::Ref(c)
-        }
-        ModelSpec::Plain(c) => {
-            let mut c = c.clone();
-            c.widths = Some((0..c.depth).map(|i| kept(&format!("convs.{i}"))).collect());
-            ModelSpec::Plain(c)
-        }
-    })
+    let channels = mask
+        .layers
+        .iter()
+        .map(|(name, keep)| (name.clone(), keep.iter().filter(|&&k| k).count()))
+        .collect();
+    Ok(spec.with_out_channels(&channels)?)
 }
 
 /// The compact model's parameters, sliced from the full model's: every layer keeps its kept
 /// outputs and the inputs its producer kept.
 pub fn compact_parameters(
-    params: &[HostParam],
+    params: &HostParams,
     layers: &[LayerInfo],
     mask: &Mask,
 ) -> Result<HashMap<String, Vec<f32>>, PruneError> {
@@ -46,10 +33,7 @@ pub fn compact_parameters(
     let mut out = HashMap::new();
     for info in layers {
         let out_keep = mask.kept(&info.name, info.out_channels);
-        let in_keep: Vec<usize> = match layers
-            .iter()
-            .find(|p| p.consumer.as_deref() == Some(info.name.as_str()))
-        {
+        let in_keep: Vec<usize> = match model::producer(layers, &info.name) {
             Some(p) => {
                 let g = p.consumer_inputs_per_channel;
                 mask.kept(&p.name, p.out_channels)
@@ -61,8 +45,7 @@ pub fn compact_parameters(
         };
         let find = |path: String| {
             params
-                .iter()
-                .find(|p| p.path == path)
+                .get(&path)
                 .ok_or_else(|| PruneError::Mask(format!("no parameter {path}")))
         };
         let w = find(info.weight_path())?;
@@ -93,11 +76,8 @@ pub fn compact_parameters(
         // Per-channel vectors: the bias, and a following normalization's affine parameters
         // (required) and running statistics (present in Burn's BatchNorm).
         let mut per_channel: Vec<(String, bool)> = vec![(info.bias_path(), false)];
-        if let Some(n) = &info.norm {
-            per_channel.extend(info.norm_paths().into_iter().map(|p| (p, true)));
-            per_channel
-                .extend(["running_mean", "running_var"].map(|s| (format!("{n}.{s}"), false)));
-        }
+        per_channel.extend(info.norm_paths().into_iter().map(|p| (p, true)));
+        per_channel.extend(info.norm_buffer_paths().into_iter().map(|p| (p, false)));
         for (path, required) in per_channel {
             match find(path.clone()) {
                 Ok(p) => {
@@ -134,12 +114,12 @@ mod tests {
             let (m, _) = init::apply(m, &spec_init, 3, &|_| None).unwrap();
             let layers = m.layers();
             let m = crate::apply_mask(m, &mask, &layers).unwrap();
-            (m.forward(x.clone()), init::read_parameters(&m), layers)
+            (m.forward(x.clone()), HostParams::read(&m), layers)
         });
         let small = compact_spec(&spec, &mask, &layers).unwrap();
         let values = compact_parameters(&params, &layers, &mask).unwrap();
         let compact_logits = with_model!(&small, &device, |m| {
-            let m = init::write_parameters(m, values).unwrap();
+            let m = params::write(m, values).unwrap();
             m.forward(x.clone())
         });
         let diff: f32 = (masked_logits - compact_logits).abs().max().into_scalar();
@@ -170,5 +150,78 @@ mod tests {
             ModelSpec::Plain(PlainCnnConfig::new().with_depth(3).with_width(6)),
             vec![("convs.0", k.clone()), ("convs.2", k)],
         );
+    }
+
+    /// The compact model is the check of the accounting: over random masks on every hidden layer
+    /// (single filters kept, nothing pruned, per layer and global plans), what `effect` says is
+    /// removed is exactly what the compact model lacks, in parameters and in FLOPs.
+    #[test]
+    fn effects_equal_what_the_compact_model_lacks() {
+        use crate::{Scope, effect, layer_flops, plan};
+        use burn::module::Module;
+        let device = Device::flex();
+        let specs = [
+            ModelSpec::Ref(RefCnnConfig::new().with_width(0.25)),
+            ModelSpec::Plain(PlainCnnConfig::new().with_depth(4).with_width(5)),
+        ];
+        for spec in specs {
+            let (table, full_params) =
+                with_model!(&spec, &device, |m| (m.layers(), m.num_params()));
+            let hidden = model::hidden_layers(&table);
+            let mut rng = params::ParamRng::new(7, "effect-test");
+            for trial in 0..60 {
+                let mask = if trial % 3 == 2 {
+                    // A plan from random scores over all hidden layers, global or per layer.
+                    let scores = hidden
+                        .iter()
+                        .map(|l| {
+                            (
+                                l.name.clone(),
+                                (0..l.out_channels).map(|_| rng.unit()).collect(),
+                            )
+                        })
+                        .collect();
+                    let scope = if trial % 2 == 0 {
+                        Scope::Global
+                    } else {
+                        Scope::PerLayer
+                    };
+                    plan(&scores, rng.unit() * 0.95, scope).unwrap()
+                } else {
+                    // Random keep flags, at least one kept; every third layer keeps one filter.
+                    let mut layers = BTreeMap::new();
+                    for (i, l) in hidden.iter().enumerate() {
+                        if rng.unit() >= 0.8 {
+                            continue;
+                        }
+                        let n = l.out_channels;
+                        let mut keep: Vec<bool> = if (i + trial) % 3 == 0 {
+                            vec![false; n]
+                        } else {
+                            (0..n).map(|_| rng.unit() < 0.5).collect()
+                        };
+                        keep[(rng.unit() * n as f64) as usize] = true;
+                        layers.insert(l.name.clone(), keep);
+                    }
+                    Mask { layers }
+                };
+                let e = effect(&mask, &table).unwrap();
+                let small = compact_spec(&spec, &mask, &table).unwrap();
+                let (small_table, small_params) =
+                    with_model!(&small, &device, |m| (m.layers(), m.num_params()));
+                assert_eq!(e.total_params, full_params, "{spec:?}");
+                assert_eq!(
+                    e.params_removed,
+                    full_params - small_params,
+                    "{spec:?}, mask {mask:?}"
+                );
+                let small_flops: f64 = small_table.iter().map(layer_flops).sum();
+                assert_eq!(
+                    e.flops_removed,
+                    e.total_flops - small_flops,
+                    "{spec:?}, mask {mask:?}"
+                );
+            }
+        }
     }
 }

@@ -99,7 +99,7 @@ impl Criterion {
                 redundancy_order(&s.correlation(), &s.mean_activation(), &s.dead())
             }
             Criterion::Random => {
-                let mut rng = init::ParamRng::new(seed, &format!("prune.random.{layer}"));
+                let mut rng = params::ParamRng::new(seed, &format!("prune.random.{layer}"));
                 filters.iter().map(|_| rng.unit()).collect()
             }
         })

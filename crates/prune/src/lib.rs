@@ -11,20 +11,27 @@
 //!   normalization that follows, named by [`model::LayerInfo::norm`]); [`DeviceMask`] re-applies it after every optimizer step; [`effect`] counts the
 //!   parameters and FLOPs removed.
 //! - [`compact`]: a physically smaller model with the pruned channels removed.
+//! - [`Pruner`]: the pipeline on one model — select layers, score, plan, count, zero — that the
+//!   command line's `prune`, `prune-sweep` and `redundancy` are built on.
+//! - [`filters`]: filters as vectors: cosine similarity, distinct filters, groups of nearly
+//!   parallel filters, the effective rank of a layer, per-layer summaries.
 
 pub mod compact;
 mod criteria;
+pub mod filters;
 mod mask;
 #[cfg(test)]
 mod norm_tests;
+mod pipeline;
 pub mod redundancy;
 pub mod stats;
 
 pub use criteria::Criterion;
 pub use mask::{
-    DeviceMask, LayerEffect, Mask, PruneEffect, Scope, apply_mask, effect, layer_flops,
-    masked_values, plan,
+    DeviceMask, FLOP_CONVENTION, LayerEffect, Mask, PruneEffect, Scope, apply_mask, effect,
+    layer_flops, masked_values, plan,
 };
+pub use pipeline::{Pruner, Pruning, select_layers};
 
 /// Pruning errors, naming the value or layer at fault.
 #[derive(Debug, thiserror::Error)]
@@ -56,5 +63,8 @@ pub enum PruneError {
     Mask(String),
     /// Reading or writing parameters failed.
     #[error(transparent)]
-    Params(#[from] init::InitError),
+    Params(#[from] params::ParamsError),
+    /// A layer name the model does not have.
+    #[error(transparent)]
+    Layer(#[from] model::ModelError),
 }

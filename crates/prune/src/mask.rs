@@ -2,9 +2,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
-use model::{LayerInfo, LayerKind};
+use model::{LayerInfo, LayerKind, ModelError, find_hidden_layer};
+use params::{HostParam, HostParams, ParamMapper};
 use serde::{Deserialize, Serialize};
 
 use crate::PruneError;
@@ -56,24 +57,20 @@ impl Mask {
     }
 }
 
-/// A prunable layer by name.
+/// A prunable layer by name: a hidden layer of the table, not the classifier head.
 pub(crate) fn find<'a>(layers: &'a [LayerInfo], name: &str) -> Result<&'a LayerInfo, PruneError> {
-    let info = layers
-        .iter()
-        .find(|l| l.name == name)
-        .ok_or_else(|| PruneError::UnknownLayer {
-            layer: name.to_string(),
-            available: layers
-                .iter()
-                .filter(|l| l.consumer.is_some())
-                .map(|l| l.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
-    if info.consumer.is_none() {
-        return Err(PruneError::NotPrunable(name.to_string()));
-    }
-    Ok(info)
+    find_hidden_layer(layers, name).map_err(|e| match e {
+        ModelError::NotHidden {
+            layer,
+            exists: true,
+            ..
+        } => PruneError::NotPrunable(layer),
+        ModelError::NotHidden { layer, hidden, .. } => PruneError::UnknownLayer {
+            layer,
+            available: hidden,
+        },
+        other => PruneError::Layer(other),
+    })
 }
 
 /// How the ratio applies.
@@ -150,19 +147,19 @@ pub fn apply_mask<M: Module>(
     mask: &Mask,
     layers: &[LayerInfo],
 ) -> Result<M, PruneError> {
-    let values = masked_values(&init::read_parameters(&module), mask, layers)?;
-    Ok(init::write_parameters(module, values)?)
+    let values = masked_values(&HostParams::read(&module), mask, layers)?;
+    Ok(params::write(module, values)?)
 }
 
 /// The parameters [`apply_mask`] changes, with their pruned entries zeroed, from the module's
 /// host parameters `params` (so a caller that already holds them reads them only once).
 pub fn masked_values(
-    params: &[init::HostParam],
+    params: &HostParams,
     mask: &Mask,
     layers: &[LayerInfo],
 ) -> Result<HashMap<String, Vec<f32>>, PruneError> {
     mask.validate(layers)?;
-    let get = |path: &str| params.iter().find(|p| p.path == path);
+    let get = |path: &str| params.get(path);
     let missing = |path: String| PruneError::Mask(format!("the model has no parameter {path}"));
     let mut values = HashMap::new();
     for name in mask.layers.keys() {
@@ -192,8 +189,8 @@ pub fn masked_values(
 /// names a normalization.
 fn per_channel_params<'a>(
     info: &LayerInfo,
-    get: impl Fn(&str) -> Option<&'a init::HostParam>,
-) -> Result<Vec<&'a init::HostParam>, PruneError> {
+    get: impl Fn(&str) -> Option<&'a HostParam>,
+) -> Result<Vec<&'a HostParam>, PruneError> {
     let mut out: Vec<_> = get(&info.bias_path()).into_iter().collect();
     for path in info.norm_paths() {
         let p = get(&path).ok_or_else(|| {
@@ -246,18 +243,15 @@ impl DeviceMask {
     /// Multiply the masked parameters by their 0/1 factors: pruned entries become exactly 0.
     pub fn enforce<M: Module>(&self, module: M) -> M {
         struct Enforce<'a> {
-            path: Vec<String>,
             factors: &'a HashMap<String, Tensor<1>>,
         }
-        impl ModuleMapper for Enforce<'_> {
-            fn enter_module(&mut self, name: &str, _: &str) {
-                self.path.push(name.to_string());
-            }
-            fn exit_module(&mut self, _: &str, _: &str) {
-                self.path.pop();
-            }
-            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-                let Some(f) = self.factors.get(&self.path.join(".")) else {
+        impl ParamMapper for Enforce<'_> {
+            fn map<const D: usize>(
+                &mut self,
+                path: &str,
+                param: Param<Tensor<D>>,
+            ) -> Param<Tensor<D>> {
+                let Some(f) = self.factors.get(path) else {
                     return param;
                 };
                 let id = param.id;
@@ -269,107 +263,116 @@ impl DeviceMask {
                 p
             }
         }
-        module.map(&mut Enforce {
-            path: Vec::new(),
-            factors: &self.factors,
-        })
+        params::map(
+            module,
+            &mut Enforce {
+                factors: &self.factors,
+            },
+        )
     }
 }
 
-/// What pruning one layer removes.
+/// How FLOPs are counted: what every `flops` figure of this crate (and the benchmark) means.
+pub const FLOP_CONVENTION: &str = "forward pass per image; a multiply-add of a conv or linear \
+    layer counts 2 FLOPs; biases, activations, pooling and normalization are not counted";
+
+/// What a mask removes from one layer: its pruned filters, and its inputs that only ever read
+/// a pruned filter of the layer before (each weight counted once, even when it belongs to both).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerEffect {
     /// The layer.
     pub layer: String,
-    /// Its filters.
+    /// Its filters (output channels or units).
     pub filters: usize,
     /// Filters pruned.
     pub pruned: usize,
     /// The pruned channel indices.
     pub pruned_channels: Vec<usize>,
-    /// The layer reading this one's output, whose matching inputs are now dead.
-    pub consumer: String,
-    /// Input channels (or features) of the consumer that now only see zeros.
-    pub dead_consumer_inputs: usize,
-    /// Parameters of this layer and of the consumer's dead inputs, effectively removed.
+    /// Its input channels (features for a linear layer).
+    pub inputs: usize,
+    /// Inputs that now only see zeros (they read a pruned filter of the producing layer).
+    pub dead_inputs: usize,
+    /// Parameters effectively removed: weights of pruned filters or dead inputs, and the bias
+    /// and normalization entries of pruned filters.
     pub params_removed: usize,
-    /// Forward FLOPs per image removed (this layer's pruned outputs and the consumer's dead
-    /// inputs; a multiply-add counts 2).
+    /// Forward FLOPs per image effectively removed (see [`FLOP_CONVENTION`]).
     pub flops_removed: f64,
 }
 
 /// What a mask removes from a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PruneEffect {
-    /// Per pruned layer.
+    /// Every layer that loses something.
     pub layers: Vec<LayerEffect>,
-    /// Parameters of the whole model.
+    /// Parameters of the conv and linear layers (and their normalizations) of the whole model.
     pub total_params: usize,
-    /// Parameters effectively removed.
+    /// Parameters effectively removed: exactly what a physically smaller model lacks.
     pub params_removed: usize,
     /// Forward FLOPs per image of the whole model.
     pub total_flops: f64,
     /// Forward FLOPs per image effectively removed.
     pub flops_removed: f64,
+    /// How FLOPs are counted.
+    pub flop_convention: String,
 }
 
-/// Forward FLOPs per image of a layer (multiply-adds count 2).
+/// Forward FLOPs per image of a layer (see [`FLOP_CONVENTION`]).
 pub fn layer_flops(l: &LayerInfo) -> f64 {
-    let positions = (l.output_hw[0] * l.output_hw[1]) as f64;
-    2.0 * (l.fan_in * l.out_channels) as f64
-        * match l.kind {
-            LayerKind::Conv2d => positions,
-            LayerKind::Linear => 1.0,
-        }
+    2.0 * (l.fan_in * l.out_channels) as f64 * positions(l)
 }
 
-/// Count what `mask` removes: each pruned filter's weights and bias (and a following
-/// normalization's `gamma` and `beta`), and the consumer's weights that only ever read its (zero)
-/// output. Counts assume no two pruned layers share a consumer.
+/// Output positions per image at which a layer's weights are applied.
+fn positions(l: &LayerInfo) -> f64 {
+    match l.kind {
+        LayerKind::Conv2d => (l.output_hw[0] * l.output_hw[1]) as f64,
+        LayerKind::Linear => 1.0,
+    }
+}
+
+/// Parameters of a layer: its weights, and a bias and normalization entries per filter.
+fn layer_params(l: &LayerInfo) -> usize {
+    l.weight_shape.iter().product::<usize>() + l.out_channels * (1 + l.norm_paths().len())
+}
+
+/// Count what `mask` removes: in every layer, the weights that belong to a pruned filter or read
+/// a dead input (counted once), and the bias and normalization entries of pruned filters. This
+/// equals the difference between the model and its compact export, parameter for parameter.
 pub fn effect(mask: &Mask, layers: &[LayerInfo]) -> Result<PruneEffect, PruneError> {
     mask.validate(layers)?;
     let mut out = Vec::new();
-    for name in mask.layers.keys() {
-        let info = find(layers, name)?;
-        let pruned = mask.pruned(name);
-        let consumer_name = info.consumer.clone().expect("validated: not the head");
-        let consumer = layers
-            .iter()
-            .find(|l| l.name == consumer_name)
-            .ok_or_else(|| {
-                PruneError::Mask(format!("consumer {consumer_name} of {name} not found"))
-            })?;
-        let per_channel = info.consumer_inputs_per_channel;
-        // Consumer weights per dead input feature: a conv's out·kh·kw, a linear layer's out.
-        let consumer_weights =
-            consumer.weight_shape.iter().product::<usize>() / consumer.in_channels;
-        let consumer_flops = layer_flops(consumer) / consumer.in_channels as f64;
-        let k = pruned.len();
+    for info in layers {
+        let kept_out = mask.kept(&info.name, info.out_channels).len();
+        let dead_inputs = model::producer(layers, &info.name).map_or(0, |p| {
+            mask.pruned(&p.name).len() * p.consumer_inputs_per_channel
+        });
+        let pruned = info.out_channels - kept_out;
+        if pruned == 0 && dead_inputs == 0 {
+            continue;
+        }
+        let kept_in = info.in_channels - dead_inputs;
+        // Weights per (output, input) pair: the kernel area of a conv, 1 for a linear layer.
+        let per_pair =
+            info.weight_shape.iter().product::<usize>() / (info.out_channels * info.in_channels);
+        let weights_removed =
+            (info.out_channels * info.in_channels - kept_out * kept_in) * per_pair;
         out.push(LayerEffect {
-            layer: name.clone(),
+            layer: info.name.clone(),
             filters: info.out_channels,
-            pruned: k,
-            pruned_channels: pruned,
-            consumer: consumer_name,
-            dead_consumer_inputs: k * per_channel,
-            params_removed: k * (info.filter_len() + 1 + info.norm_paths().len())
-                + k * per_channel * consumer_weights,
-            flops_removed: k as f64 * layer_flops(info) / info.out_channels as f64
-                + (k * per_channel) as f64 * consumer_flops,
+            pruned,
+            pruned_channels: mask.pruned(&info.name),
+            inputs: info.in_channels,
+            dead_inputs,
+            params_removed: weights_removed + pruned * (1 + info.norm_paths().len()),
+            flops_removed: 2.0 * weights_removed as f64 * positions(info),
         });
     }
-    let total_params = layers
-        .iter()
-        .map(|l| {
-            l.weight_shape.iter().product::<usize>() + l.out_channels * (1 + l.norm_paths().len())
-        })
-        .sum();
     Ok(PruneEffect {
         params_removed: out.iter().map(|e| e.params_removed).sum(),
         flops_removed: out.iter().map(|e| e.flops_removed).sum(),
         layers: out,
-        total_params,
+        total_params: layers.iter().map(layer_params).sum(),
         total_flops: layers.iter().map(layer_flops).sum(),
+        flop_convention: FLOP_CONVENTION.to_string(),
     })
 }
 
@@ -415,17 +418,9 @@ mod tests {
             layers: BTreeMap::from([("conv2".to_string(), keep)]),
         };
         let model = apply_mask(model, &mask, &layers).unwrap();
-        let params = init::read_parameters(&model);
-        let w = &params
-            .iter()
-            .find(|p| p.path == "conv2.weight")
-            .unwrap()
-            .values;
-        let b = &params
-            .iter()
-            .find(|p| p.path == "conv2.bias")
-            .unwrap()
-            .values;
+        let params = HostParams::read(&model);
+        let w = params.values("conv2.weight").unwrap();
+        let b = params.values("conv2.bias").unwrap();
         for o in 0..64 {
             let zero = w[o * 288..(o + 1) * 288].iter().all(|&v| v == 0.0) && b[o] == 0.0;
             assert_eq!(zero, o == 3 || o == 60, "filter {o}");
@@ -434,7 +429,8 @@ mod tests {
         // Each conv2 filter: 32·9 weights + 1 bias; fc1 reads 49 features per channel, each
         // with 128 weights.
         assert_eq!(e.params_removed, 2 * (288 + 1) + 2 * 49 * 128);
-        assert_eq!(e.layers[0].dead_consumer_inputs, 98);
+        assert_eq!(e.layers[1].layer, "fc1");
+        assert_eq!(e.layers[1].dead_inputs, 98);
         // conv2 FLOPs per filter: 2·288·14·14; fc1 per input feature: 2·128.
         let want = 2.0 * (2.0 * 288.0 * 196.0) + 98.0 * 256.0;
         assert!((e.flops_removed - want).abs() < 1e-6);
@@ -470,14 +466,11 @@ mod tests {
         };
         let enforcer = DeviceMask::new(&mask, &layers, &device).unwrap();
         // Perturb every weight, then enforce.
-        let perturbed = init::write_parameters(
-            model,
-            HashMap::from([("conv1.weight".to_string(), vec![0.5f32; 72])]),
-        )
-        .unwrap();
+        let perturbed =
+            params::write(model, [("conv1.weight".to_string(), vec![0.5f32; 72])]).unwrap();
         let masked = enforcer.enforce(perturbed);
-        let w = init::read_parameters(&masked);
-        let w = &w.iter().find(|p| p.path == "conv1.weight").unwrap().values;
+        let w = HostParams::read(&masked);
+        let w = w.values("conv1.weight").unwrap();
         assert!(w[..9].iter().all(|&v| v == 0.0));
         assert!(w[9..].iter().all(|&v| v == 0.5));
         // Still trainable: a backward pass reaches conv1.

@@ -3,75 +3,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
-use model::{Activation, LayerInfo, LayerKind};
+use model::ConvBn;
+use params::HostParams;
 
 use crate::compact::compact_parameters;
 use crate::{DeviceMask, Mask, apply_mask, effect};
-
-#[derive(Module, Debug)]
-struct ConvBn {
-    conv: Conv2d,
-    bn: BatchNorm,
-    fc: Linear,
-}
-
-impl ConvBn {
-    fn new(channels: usize, device: &Device) -> Self {
-        ConvBn {
-            conv: Conv2dConfig::new([1, channels], [3, 3])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(device),
-            bn: BatchNormConfig::new(channels).init(device),
-            fc: LinearConfig::new(channels * 16, 2).init(device),
-        }
-    }
-
-    /// Feature maps after the normalization and the ReLU, and the logits.
-    fn forward(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<2>) {
-        let maps = relu(self.bn.forward(self.conv.forward(x)));
-        let logits = self.fc.forward(maps.clone().flatten(1, 3));
-        (maps, logits)
-    }
-}
-
-fn table(channels: usize, norm: bool) -> Vec<LayerInfo> {
-    let conv = LayerInfo {
-        name: "conv".into(),
-        kind: LayerKind::Conv2d,
-        weight_shape: vec![channels, 1, 3, 3],
-        in_channels: 1,
-        out_channels: channels,
-        kernel: [3, 3],
-        fan_in: 9,
-        fan_out: channels * 9,
-        output_hw: [4, 4],
-        activation: Some(Activation::Relu),
-        consumer: Some("fc".into()),
-        consumer_inputs_per_channel: 16,
-        norm: None,
-    };
-    let fc = LayerInfo {
-        name: "fc".into(),
-        kind: LayerKind::Linear,
-        weight_shape: vec![channels * 16, 2],
-        in_channels: channels * 16,
-        out_channels: 2,
-        kernel: [1, 1],
-        fan_in: channels * 16,
-        fan_out: 2,
-        output_hw: [1, 1],
-        activation: None,
-        consumer: None,
-        consumer_inputs_per_channel: 0,
-        norm: None,
-    };
-    vec![if norm { conv.with_norm("bn") } else { conv }, fc]
-}
 
 /// A ConvBn whose normalization has a shift and running statistics of its own.
 fn trained_like(device: &Device) -> ConvBn {
@@ -81,7 +18,7 @@ fn trained_like(device: &Device) -> ConvBn {
         ("bn.running_mean".to_string(), vec![-0.2, 0.1, 0.3, -0.4]),
         ("bn.running_var".to_string(), vec![2.0, 0.5, 1.0, 3.0]),
     ]);
-    init::write_parameters(ConvBn::new(4, device), values).unwrap()
+    params::write(ConvBn::new(4, device), values).unwrap()
 }
 
 fn input(device: &Device) -> Tensor<4> {
@@ -113,7 +50,7 @@ fn the_normalization_shift_is_zeroed_with_the_filter() {
     let base = trained_like(&device);
     // Zeroing only the conv filter leaves the channel alive: BatchNorm maps 0 to
     // beta − gamma·mean/√var = 0.25 − 0.5·0.1/√0.5 ≈ 0.18 everywhere.
-    let half = apply_mask(base.clone(), &mask, &table(4, false)).unwrap();
+    let half = apply_mask(base.clone(), &mask, &ConvBn::table(4, false)).unwrap();
     let (maps, _) = half.forward(input(&device));
     let alive = channel_max(&maps, 1);
     assert!(
@@ -121,7 +58,7 @@ fn the_normalization_shift_is_zeroed_with_the_filter() {
         "{alive}"
     );
     // With the normalization in the table the channel is exactly zero, the others untouched.
-    let model = apply_mask(base.clone(), &mask, &table(4, true)).unwrap();
+    let model = apply_mask(base.clone(), &mask, &ConvBn::table(4, true)).unwrap();
     let (maps, _) = model.forward(input(&device));
     assert_eq!(channel_max(&maps, 1), 0.0);
     let (before, _) = base.forward(input(&device));
@@ -132,18 +69,20 @@ fn the_normalization_shift_is_zeroed_with_the_filter() {
             "channel {c}"
         );
     }
-    let params = init::read_parameters(&model);
+    let params = HostParams::read(&model);
     for path in ["bn.gamma", "bn.beta", "conv.bias"] {
-        let v = &params.iter().find(|p| p.path == path).unwrap().values;
+        let v = params.values(path).unwrap();
         assert_eq!(v[1], 0.0, "{path}");
     }
     // Counted: 9 weights, the bias, gamma and beta, and fc's 16·2 weights on the dead channel.
     assert_eq!(
-        effect(&mask, &table(4, true)).unwrap().params_removed,
+        effect(&mask, &ConvBn::table(4, true))
+            .unwrap()
+            .params_removed,
         9 + 1 + 2 + 32
     );
     // A table naming a normalization the model lacks is refused.
-    let mut wrong = table(4, true);
+    let mut wrong = ConvBn::table(4, true);
     wrong[0] = wrong[0].clone().with_norm("norm1");
     let err = apply_mask(base, &mask, &wrong).unwrap_err();
     assert!(err.to_string().contains("norm1.gamma"), "{err}");
@@ -153,17 +92,10 @@ fn the_normalization_shift_is_zeroed_with_the_filter() {
 fn the_device_mask_keeps_the_normalization_zeroed() {
     let device = Device::flex();
     let mask = mask_channel_1();
-    let enforcer = DeviceMask::new(&mask, &table(4, true), &device).unwrap();
+    let enforcer = DeviceMask::new(&mask, &ConvBn::table(4, true), &device).unwrap();
     let model = enforcer.enforce(trained_like(&device));
-    let params = init::read_parameters(&model);
-    let get = |path: &str| {
-        params
-            .iter()
-            .find(|p| p.path == path)
-            .unwrap()
-            .values
-            .clone()
-    };
+    let params = HostParams::read(&model);
+    let get = |path: &str| params.values(path).unwrap().to_vec();
     assert_eq!(get("bn.gamma"), vec![1.5, 0.0, 2.0, 1.0]);
     assert_eq!(get("bn.beta"), vec![0.5, 0.0, 0.75, 1.0]);
     // Running statistics are buffers, not masked.
@@ -174,11 +106,11 @@ fn the_device_mask_keeps_the_normalization_zeroed() {
 fn the_compact_model_slices_the_normalization() {
     let device = Device::flex();
     let mask = mask_channel_1();
-    let layers = table(4, true);
+    let layers = ConvBn::table(4, true);
     let masked = apply_mask(trained_like(&device), &mask, &layers).unwrap();
-    let values = compact_parameters(&init::read_parameters(&masked), &layers, &mask).unwrap();
+    let values = compact_parameters(&HostParams::read(&masked), &layers, &mask).unwrap();
     assert_eq!(values["bn.running_mean"], vec![-0.2, 0.3, -0.4]);
-    let small = init::write_parameters(ConvBn::new(3, &device), values).unwrap();
+    let small = params::write(ConvBn::new(3, &device), values).unwrap();
     let (_, a) = masked.forward(input(&device));
     let (_, b) = small.forward(input(&device));
     let (a, b) = (

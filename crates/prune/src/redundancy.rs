@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::filters::{cosine_matrix, root};
 use crate::stats::ChannelStats;
 
 /// Redundancy of one layer.
@@ -28,29 +29,6 @@ pub struct LayerRedundancy {
     /// Filters a greedy pass could drop with every remaining one keeping a near-duplicate
     /// partner: `Σ (cluster size − 1)`.
     pub redundant: usize,
-}
-
-/// Cosine similarity matrix of `filters`.
-pub fn cosine_matrix(filters: &[Vec<f32>]) -> Vec<Vec<f64>> {
-    let norms: Vec<f64> = filters
-        .iter()
-        .map(|f| f.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt())
-        .collect();
-    filters
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            filters
-                .iter()
-                .enumerate()
-                .map(|(j, b)| {
-                    let dot: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
-                    let d = norms[i] * norms[j];
-                    if d == 0.0 { 0.0 } else { dot / d }
-                })
-                .collect()
-        })
-        .collect()
 }
 
 /// Analyse one layer from its filters and activation statistics.
@@ -80,13 +58,6 @@ pub fn analyze(
     pairs.sort_by(|a, b| b.2.abs().total_cmp(&a.2.abs()));
     // Connected components of the near-duplicate graph.
     let mut parent: Vec<usize> = (0..n).collect();
-    fn root(p: &mut [usize], mut i: usize) -> usize {
-        while p[i] != i {
-            p[i] = p[p[i]];
-            i = p[i];
-        }
-        i
-    }
     for &(i, j, _) in &pairs {
         let (ri, rj) = (root(&mut parent, i), root(&mut parent, j));
         if ri != rj {

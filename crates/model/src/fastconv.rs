@@ -62,7 +62,7 @@ fn stride1_padding(conv: &Conv2d, x: &Tensor<4>) -> Option<[usize; 2]> {
 /// The patch matrix of a stride-1 convolution with zero padding `[ph, pw]` and `[kh, kw]` taps
 /// of `x` (`[N, C, H, W]`, contiguous), for an output of `oh × ow`: `[C·kh·kw, N·oh·ow]`, row
 /// `(c, ky, kx)` holding, for each image in turn, channel `c` shifted by `(ky − ph, kx − pw)`.
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "ndarray"))]
 pub(crate) fn patches_host(
     x: &[f32],
     [n, c, h, w]: [usize; 4],
@@ -92,6 +92,49 @@ pub(crate) fn patches_host(
         }
     }
     cols
+}
+
+/// The adjoint of [`patches_host`] (col2im): a patch-matrix gradient `[C·kh·kw, N, oh, ow]`
+/// folded back into the image's gradient `[N, C, H, W]`, each tap's contributions added in a
+/// fixed order (taps in row order, then positions), so the result is the same bits every time.
+#[cfg(feature = "ndarray")]
+pub(crate) fn fold_host(
+    cols: &[f32],
+    [n, c, h, w]: [usize; 4],
+    [kh, kw]: [usize; 2],
+    [ph, pw]: [usize; 2],
+    [oh, ow]: [usize; 2],
+) -> Vec<f32> {
+    use rayon::prelude::*;
+    let ohw = oh * ow;
+    let mut out = vec![0.0f32; n * c * h * w];
+    if ohw == 0 || h * w == 0 {
+        return out;
+    }
+    out.par_chunks_mut(h * w)
+        .enumerate()
+        .for_each(|(plane, dst)| {
+            let (b, ci) = (plane / c, plane % c);
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let r = (ci * kh + ky) * kw + kx;
+                    let src = &cols[(r * n + b) * ohw..(r * n + b + 1) * ohw];
+                    // Output columns whose input column `ox + kx − pw` lies inside the image.
+                    let x0 = pw.saturating_sub(kx).min(ow);
+                    let x1 = (w + pw).saturating_sub(kx).clamp(x0, ow);
+                    for (oy, s) in src.chunks_exact(ow).enumerate() {
+                        let iy = (oy + ky).wrapping_sub(ph);
+                        if iy < h && x0 < x1 {
+                            let d = &mut dst[iy * w..(iy + 1) * w];
+                            for ox in x0..x1 {
+                                d[ox + kx - pw] += s[ox];
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    out
 }
 
 /// The convolution of a single-channel batch as a matrix product over shifted copies.

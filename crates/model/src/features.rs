@@ -100,6 +100,17 @@ impl CrossMoments {
         std(&self.sum_b, &self.sq_b, self.n)
     }
 
+    /// Covariance `cov[i·cb + j]` of `a` channel `i` with `b` channel `j` (population, over every
+    /// observation so far), row-major `ca × cb`.
+    pub fn covariance(&self) -> Vec<f64> {
+        (0..self.ca * self.cb)
+            .map(|ij| {
+                let (i, j) = (ij / self.cb, ij % self.cb);
+                self.cross[ij] / self.n - (self.sum_a[i] / self.n) * (self.sum_b[j] / self.n)
+            })
+            .collect()
+    }
+
     /// Pearson correlation `corr[i][j]` of `a` channel `i` with `b` channel `j`; 0 where either
     /// channel is constant.
     pub fn correlation(&self) -> Vec<Vec<f64>> {
@@ -165,5 +176,11 @@ mod tests {
         let mean: f64 = xs.iter().map(|&x| x as f64).sum::<f64>() / 24.0;
         assert!((m.mean_a()[0] - mean).abs() < 1e-9);
         assert_eq!(m.n, 48.0);
+        // Covariance: var(x) on the diagonal, 2·var(x) with the 2x + 1 channel, 0 with the
+        // constant one.
+        let var = xs.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / 24.0;
+        let cov = m.covariance();
+        assert!((cov[0] - var).abs() < 1e-9 && (cov[1] - 2.0 * var).abs() < 1e-9);
+        assert!(cov[3].abs() < 1e-9);
     }
 }

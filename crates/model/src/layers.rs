@@ -4,7 +4,7 @@ use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
 use serde::{Deserialize, Serialize};
 
-use crate::Activation;
+use crate::{Activation, ModelError};
 
 /// Kind of a parameterized layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +115,50 @@ pub fn hidden_layers(layers: &[LayerInfo]) -> Vec<&LayerInfo> {
     layers.iter().filter(|l| l.consumer.is_some()).collect()
 }
 
+/// The names of the hidden layers, in forward order.
+pub fn hidden_layer_names(layers: &[LayerInfo]) -> Vec<String> {
+    hidden_layers(layers)
+        .into_iter()
+        .map(|l| l.name.clone())
+        .collect()
+}
+
+/// The entry of layer `name`, or an error naming it and every layer of the table.
+pub fn find_layer<'a>(layers: &'a [LayerInfo], name: &str) -> Result<&'a LayerInfo, ModelError> {
+    layers
+        .iter()
+        .find(|l| l.name == name)
+        .ok_or_else(|| ModelError::UnknownLayer {
+            layer: name.to_string(),
+            known: layers
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// The hidden layer `name` (one whose output another layer reads: prunable, permutable), or an
+/// error naming it and every hidden layer.
+pub fn find_hidden_layer<'a>(
+    layers: &'a [LayerInfo],
+    name: &str,
+) -> Result<&'a LayerInfo, ModelError> {
+    match layers.iter().find(|l| l.name == name) {
+        Some(l) if l.consumer.is_some() => Ok(l),
+        found => Err(ModelError::NotHidden {
+            layer: name.to_string(),
+            exists: found.is_some(),
+            hidden: hidden_layer_names(layers).join(", "),
+        }),
+    }
+}
+
+/// The layer whose output `name` reads, if any (none for the first layer).
+pub fn producer<'a>(layers: &'a [LayerInfo], name: &str) -> Option<&'a LayerInfo> {
+    layers.iter().find(|p| p.consumer.as_deref() == Some(name))
+}
+
 impl LayerInfo {
     /// Path of the weight parameter.
     pub fn weight_path(&self) -> String {
@@ -130,6 +174,31 @@ impl LayerInfo {
     pub fn with_norm(mut self, norm: &str) -> Self {
         self.norm = Some(norm.to_string());
         self
+    }
+
+    /// Paths of the running statistics of a following normalization (`<norm>.running_mean`,
+    /// `<norm>.running_var`): per-channel buffers that a permutation or a compact export must
+    /// reorder or slice with the channels; empty without a normalization.
+    pub fn norm_buffer_paths(&self) -> Vec<String> {
+        self.norm
+            .iter()
+            .flat_map(|n| [format!("{n}.running_mean"), format!("{n}.running_var")])
+            .collect()
+    }
+
+    /// Images of the filters, one `kh × kw` tile per output channel (row-major), each the
+    /// filter's kernel averaged over its input channels; `weight` in storage order.
+    pub fn kernel_tiles(&self, weight: &[f32]) -> Vec<Vec<f32>> {
+        let k = self.kernel[0] * self.kernel[1];
+        self.filters(weight)
+            .iter()
+            .map(|f| {
+                let ch = f.len() / k;
+                (0..k)
+                    .map(|t| (0..ch).map(|c| f[c * k + t]).sum::<f32>() / ch as f32)
+                    .collect()
+            })
+            .collect()
     }
 
     /// Paths of the normalization parameters with one value per output channel that pruning a

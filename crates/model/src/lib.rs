@@ -9,18 +9,29 @@
 //!   each layer's output, for pruning and permutation).
 //!
 //! - [`features`]: streaming per-channel moments and correlations of feature maps.
+//! - [`pytorch`]: the models' parameters under PyTorch's state-dict names and layouts (for
+//!   importing and exporting weights), with rename rules and a check that lists every
+//!   difference.
+//! - [`ConvBn`]: a conv → BatchNorm → linear network with a hand-written layer table: how another
+//!   model plugs into pruning and comparison.
 //!
 //! Models are backend-agnostic: they take a `burn::tensor::Device`.
 
+mod convbn;
 mod fastconv;
 pub mod features;
 mod kernels;
 mod layers;
 mod plain;
 mod pool;
+pub mod pytorch;
 mod reference;
 
-pub use layers::{LayerInfo, LayerKind, hidden_layers};
+pub use convbn::ConvBn;
+pub use layers::{
+    LayerInfo, LayerKind, find_hidden_layer, find_layer, hidden_layer_names, hidden_layers,
+    producer,
+};
 pub use plain::{PlainCnn, PlainCnnConfig};
 pub use reference::{RefCnn, RefCnnConfig};
 
@@ -44,6 +55,24 @@ pub enum ModelError {
     /// An unknown activation name.
     #[error("unknown activation '{0}' (expected relu, leaky-relu, tanh or identity)")]
     UnknownActivation(String),
+    /// A layer name that is not in the model.
+    #[error("the model has no layer '{layer}'; its layers are: {known}")]
+    UnknownLayer {
+        /// The name given.
+        layer: String,
+        /// Every layer of the model.
+        known: String,
+    },
+    /// A layer that is not a hidden layer (unknown, or the classifier head).
+    #[error("{}; the hidden layers are: {hidden}", if *exists { format!("'{layer}' produces the logits, not a hidden layer") } else { format!("the model has no layer '{layer}'") })]
+    NotHidden {
+        /// The name given.
+        layer: String,
+        /// Whether the model has a layer of that name (the head).
+        exists: bool,
+        /// The hidden layers.
+        hidden: String,
+    },
 }
 
 /// The nonlinearity after each hidden layer.
@@ -215,6 +244,63 @@ impl ModelSpec {
             ModelSpec::Plain(c) => c.image_size,
         }
     }
+
+    /// The same architecture with `channels` output channels for the named hidden layers (the
+    /// others unchanged): the model that remains when filters are physically removed. A name
+    /// that is not a hidden layer of this architecture is an error naming the hidden layers.
+    pub fn with_out_channels(
+        &self,
+        channels: &std::collections::BTreeMap<String, usize>,
+    ) -> Result<ModelSpec, ModelError> {
+        let names = self.hidden_layer_names();
+        for (name, &n) in channels {
+            if !names.contains(name) {
+                return Err(ModelError::NotHidden {
+                    layer: name.clone(),
+                    exists: false,
+                    hidden: names.join(", "),
+                });
+            }
+            if n == 0 {
+                return Err(ModelError::InvalidOption {
+                    name: "channels",
+                    value: format!("{name} = 0"),
+                    expected: "at least one channel per layer",
+                });
+            }
+        }
+        let width = |i: usize, current: usize| channels.get(&names[i]).copied().unwrap_or(current);
+        let spec = match self {
+            ModelSpec::Ref(c) => {
+                let w = c.widths();
+                let mut c = c.clone();
+                c.channels = Some([width(0, w[0]), width(1, w[1]), width(2, w[2])]);
+                ModelSpec::Ref(c)
+            }
+            ModelSpec::Plain(c) => {
+                let mut c = c.clone();
+                c.widths = Some(
+                    c.layer_widths()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, w)| width(i, w))
+                        .collect(),
+                );
+                ModelSpec::Plain(c)
+            }
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// The names of the hidden layers of this architecture, in forward order (the same as
+    /// [`hidden_layer_names`] of the built model's table).
+    pub fn hidden_layer_names(&self) -> Vec<String> {
+        match self {
+            ModelSpec::Ref(_) => ["conv1", "conv2", "fc1"].map(String::from).to_vec(),
+            ModelSpec::Plain(c) => (0..c.depth).map(|i| format!("convs.{i}")).collect(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -223,5 +309,73 @@ pub(crate) mod test_util {
 
     pub fn device() -> Device {
         Device::flex()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::test_util::device;
+
+    #[test]
+    fn layers_are_found_by_name_with_errors_naming_the_others() {
+        let t = RefCnnConfig::new().init(&device()).layers();
+        assert_eq!(find_layer(&t, "fc1").unwrap().name, "fc1");
+        let e = find_layer(&t, "conv3").unwrap_err().to_string();
+        assert!(
+            e.contains("'conv3'") && e.contains("conv1, conv2, fc1, fc2"),
+            "{e}"
+        );
+        assert!(find_hidden_layer(&t, "conv2").is_ok());
+        let e = find_hidden_layer(&t, "fc2").unwrap_err().to_string();
+        assert!(
+            e.contains("produces the logits") && e.contains("conv1, conv2, fc1"),
+            "{e}"
+        );
+        assert_eq!(producer(&t, "conv2").unwrap().name, "conv1");
+        assert!(producer(&t, "conv1").is_none());
+        let tiles = t[1].kernel_tiles(&vec![1.0; 64 * 32 * 9]);
+        assert_eq!((tiles.len(), tiles[0].len()), (64, 9));
+    }
+
+    #[test]
+    fn specs_with_fewer_channels() {
+        for spec in [
+            ModelSpec::Ref(RefCnnConfig::new().with_width(0.5)),
+            ModelSpec::Plain(PlainCnnConfig::new().with_depth(3).with_width(6)),
+        ] {
+            let table = with_model!(&spec, &device(), |m| m.layers());
+            assert_eq!(spec.hidden_layer_names(), hidden_layer_names(&table));
+            let first = table[0].name.clone();
+            let last_hidden = hidden_layer_names(&table).pop().unwrap();
+            let narrowed = spec
+                .with_out_channels(&BTreeMap::from([
+                    (first.clone(), 3),
+                    (last_hidden.clone(), 2),
+                ]))
+                .unwrap();
+            let small = with_model!(&narrowed, &device(), |m| m.layers());
+            for (a, b) in table.iter().zip(&small) {
+                let want = if a.name == first {
+                    3
+                } else if a.name == last_hidden {
+                    2
+                } else {
+                    a.out_channels
+                };
+                assert_eq!(b.out_channels, want, "{}", a.name);
+            }
+            let head = table.last().unwrap().name.clone();
+            let err = spec
+                .with_out_channels(&BTreeMap::from([(head, 1)]))
+                .unwrap_err();
+            assert!(matches!(err, ModelError::NotHidden { .. }), "{err}");
+            assert!(
+                spec.with_out_channels(&BTreeMap::from([(first, 0)]))
+                    .is_err()
+            );
+        }
     }
 }

@@ -37,7 +37,7 @@ fn applies(pool: &MaxPool2d, x: &Tensor<4>) -> bool {
 /// The maximum of a 2×2 window `[a, b, c, d]` (row-major) and its index, by flex's rule: the first
 /// value, replaced by any later value that is greater or NaN. No short-circuit operators: on real
 /// data which of the four wins is unpredictable, so the choice should compile to selects.
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "ndarray"))]
 #[inline(always)]
 fn max4(a: f32, b: f32, c: f32, d: f32) -> (f32, usize) {
     let (mut m, mut k) = (a, 0);
@@ -50,7 +50,7 @@ fn max4(a: f32, b: f32, c: f32, d: f32) -> (f32, usize) {
 }
 
 /// Forward pass over planes of `h × w`: outputs of `(h/2) × (w/2)` per plane.
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "ndarray"))]
 pub(crate) fn forward_host(x: &[f32], h: usize, w: usize) -> Vec<f32> {
     use rayon::prelude::*;
     let (oh, ow) = (h / 2, w / 2);
@@ -78,7 +78,7 @@ pub(crate) fn forward_host(x: &[f32], h: usize, w: usize) -> Vec<f32> {
 }
 
 /// Backward pass: the gradient of the input `x` (`h × w` planes) given the output's gradient.
-#[cfg(feature = "flex")]
+#[cfg(any(feature = "flex", feature = "ndarray"))]
 pub(crate) fn backward_host(x: &[f32], grad: &[f32], h: usize, w: usize) -> Vec<f32> {
     use rayon::prelude::*;
     let (oh, ow) = (h / 2, w / 2);

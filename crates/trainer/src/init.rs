@@ -3,32 +3,17 @@
 use anyhow::{Context, Result};
 use burn::tensor::{Device, Tensor};
 use data::{Normalization, Split, analysis_order};
-use init::{InitSpec, LsuvLayer, Nonlinearity, ResolvedParam, Scheme};
+use init::{InitSpec, Nonlinearity, Scheme};
 use model::{Activation, Classifier};
-use serde::{Deserialize, Serialize};
 
-use crate::eval::batch_tensors;
+use crate::evaluation::batch_tensors;
+use crate::run::InitRecord;
 
 /// Images in the batch LSUV calibrates on.
-pub const LSUV_BATCH: usize = 256;
-
-/// What a run records about its initialization.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InitRecord {
-    /// The spec, in canonical form.
-    pub spec: String,
-    /// The scheme and law chosen for every parameter.
-    pub params: Vec<ResolvedParam>,
-    /// What LSUV did, layer by layer, if it ran.
-    pub lsuv: Option<Vec<LsuvLayer>>,
-    /// SHA-256 of the initial weights (as `summary.json`'s hash of the final ones): equal across
-    /// backends for the same seed.
-    #[serde(default)]
-    pub initial_weights_sha256: String,
-}
+const LSUV_BATCH: usize = 256;
 
 /// Parse `--init`, naming the option in errors.
-pub fn parse(spec: &str) -> Result<InitSpec> {
+pub(crate) fn parse(spec: &str) -> Result<InitSpec> {
     spec.parse::<InitSpec>()
         .with_context(|| format!("invalid --init '{spec}'"))
 }
@@ -55,7 +40,7 @@ fn activations<M: Classifier>(model: &M) -> impl Fn(&str) -> Option<Nonlinearity
 
 /// Initialize `model` as `spec` says with `seed`. LSUV layers are calibrated on a batch of
 /// `LSUV_BATCH` training images drawn with the run's seed.
-pub fn initialize<M: Classifier>(
+pub(crate) fn initialize<M: Classifier>(
     model: M,
     spec: &InitSpec,
     seed: u64,
@@ -92,7 +77,7 @@ pub fn initialize<M: Classifier>(
     } else {
         (model, None)
     };
-    let initial_weights_sha256 = crate::weights::weights_sha256(&model);
+    let initial_weights_sha256 = params::weights_sha256(&model);
     Ok((
         model,
         InitRecord {

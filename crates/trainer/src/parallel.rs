@@ -10,7 +10,7 @@ use burn::tensor::{Int, Tensor};
 use model::Classifier;
 
 /// What one step computed.
-pub struct StepResult {
+pub(crate) struct StepResult {
     /// Mean loss over the batch.
     pub loss: f32,
     /// Correct predictions.
@@ -20,7 +20,7 @@ pub struct StepResult {
 }
 
 /// Data-parallel workers and the thread pools they run on.
-pub struct Workers {
+pub(crate) struct Workers {
     /// Logical workers: parts each batch is split into.
     n: usize,
     /// Pools: one per worker while the threads allow, fewer (shared) otherwise.
@@ -32,7 +32,7 @@ impl Workers {
     /// multi-threaded pool per worker while there are threads for it. With fewer threads than
     /// workers, workers share pools and their parts run in turn, so `--threads` is a true cap; a
     /// part's result does not depend on the pool it runs on, so the bits are the same.
-    pub fn new(n: usize) -> Result<Self> {
+    pub(crate) fn new(n: usize) -> Result<Self> {
         let n = n.max(1);
         let total = rayon::current_num_threads().max(1);
         let count = n.min(total);
@@ -45,13 +45,8 @@ impl Workers {
     }
 
     /// Number of workers.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.n
-    }
-
-    /// Whether there are no workers (never: at least one is created).
-    pub fn is_empty(&self) -> bool {
-        self.n == 0
     }
 
     /// The pool worker `w` runs on.
@@ -99,7 +94,7 @@ fn part<M: Classifier>(
 
 /// One step's forward and backward pass, on one worker (the calling thread, global pool) or
 /// split over several.
-pub fn step<M: Classifier>(
+pub(crate) fn step<M: Classifier>(
     model: &M,
     x: Tensor<4>,
     y: Tensor<1, Int>,
@@ -199,7 +194,7 @@ fn combine<M: Module>(
 /// `f(model, i)` for `i` in `0..count`, batch `i` on pool `i mod k` (`k` pools: one per worker
 /// while the threads allow), each pool with its own copy of `model`; results in order of `i`,
 /// so anything summed from them is summed in a fixed order.
-pub fn map_batches<M: Module, T: Send>(
+pub(crate) fn map_batches<M: Module, T: Send>(
     workers: &Workers,
     model: &M,
     count: usize,

@@ -11,7 +11,7 @@ use model::{Classifier, RefCnnConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
-use crate::eval::batch_tensors;
+use crate::evaluation::{EVAL_WORKERS, batch_tensors};
 
 /// Options of `trainer bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,9 +34,10 @@ pub struct BenchArgs {
     /// Backend [default: flex].
     #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
-    /// Data-parallel workers per training step (as `train --workers`).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub workers: u64,
+    /// Data-parallel workers per training step (as `train --workers`) [default: 2 on the CPU
+    /// backends, 1 on a GPU].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub workers: Option<u64>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -44,13 +45,16 @@ pub struct BenchArgs {
 
 /// Measured throughput.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BenchResult {
+struct BenchResult {
     /// Backend measured.
     pub backend: BackendKind,
     /// CPU worker threads.
     pub threads: usize,
     /// Data-parallel workers.
     pub workers: usize,
+    /// The device, where the backend has a choice (the GPU adapter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device: Option<String>,
     /// Training batch size.
     pub batch_size: usize,
     /// Timed training steps.
@@ -68,7 +72,7 @@ pub struct BenchResult {
 }
 
 /// Peak resident set size of this process in MiB, from `/proc/self/status` (0 if unknown).
-pub fn peak_rss_mib() -> f64 {
+fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -79,8 +83,14 @@ pub fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// `trainer bench`.
+pub(crate) fn run(args: &BenchArgs) -> Result<()> {
+    let r = bench(args)?;
+    crate::emit(args.json, &r, || render(&r))
+}
+
 /// Run the benchmark.
-pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
+fn bench(args: &BenchArgs) -> Result<BenchResult> {
     let backend = args.backend.unwrap_or_else(BackendKind::default_compiled);
     let device = backend.device()?;
     let ad = device.clone().autodiff();
@@ -90,7 +100,10 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
     let (mut model, _) = init::apply(RefCnnConfig::new().init(&ad), &spec, 0, &|_| None)?;
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let loss_fn = CrossEntropyLoss::new(None, &ad);
-    let workers = crate::parallel::Workers::new(args.workers as usize)?;
+    let workers = args
+        .workers
+        .map_or_else(|| backend.default_workers(), |w| w as usize);
+    let workers = crate::parallel::Workers::new(workers)?;
     let bs = args.batch_size as usize;
     let (warmup, steps) = (args.warmup as usize, args.steps as usize);
     let mut order = Vec::new();
@@ -102,14 +115,22 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
     }
     let (mut xb, mut yb) = (Vec::new(), Vec::new());
     let mut t0 = Instant::now();
+    // Queued device work (a GPU's) is waited for before the clock starts and stops.
+    let sync = || {
+        device
+            .sync()
+            .map_err(|e| anyhow::anyhow!("the {backend} device failed: {e:?}"))
+    };
     for (i, idx) in Batches::new(&order, bs).take(warmup + steps).enumerate() {
         if i == warmup {
+            sync()?;
             t0 = Instant::now();
         }
         let (x, y) = batch_tensors(&data.train, idx, &norm, &ad, &mut xb, &mut yb);
         let result = crate::parallel::step(&model, x, y, &loss_fn, &workers);
         model = optim.step(1e-3, model, result.grads);
     }
+    sync()?;
     let train_rate = (steps * bs) as f64 / t0.elapsed().as_secs_f64();
 
     let valid = model.valid();
@@ -120,7 +141,7 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
         .take(ib * batches)
         .collect();
     let chunks: Vec<&[u32]> = test_order.chunks(ib).collect();
-    let infer_workers = crate::parallel::Workers::new(crate::eval::EVAL_WORKERS)?;
+    let infer_workers = crate::parallel::Workers::new(EVAL_WORKERS)?;
     let run = |count: usize| {
         crate::parallel::map_batches(&infer_workers, &valid, count, |m, i| {
             let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -128,7 +149,7 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
             m.forward(images).into_data()
         })
     };
-    run(batches.min(crate::eval::EVAL_WORKERS)); // warm-up
+    run(batches.min(EVAL_WORKERS)); // warm-up
     let t1 = Instant::now();
     run(batches);
     let infer_rate = (ib * batches) as f64 / t1.elapsed().as_secs_f64();
@@ -138,6 +159,7 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
         backend,
         threads: rayon::current_num_threads(),
         workers: workers.len(),
+        device: backend.device_description(),
         batch_size: bs,
         steps,
         train_images_per_sec: train_rate,
@@ -149,7 +171,7 @@ pub fn bench(args: &BenchArgs) -> Result<BenchResult> {
 }
 
 /// Render a result as a small table.
-pub fn render(r: &BenchResult) -> String {
+fn render(r: &BenchResult) -> String {
     format!(
         "backend {} · {} threads · {} worker(s) · reference CNN ({:.1} MFLOP forward per image)\n\
          train     {:>8.0} images/s  (batch {}, {} steps, {:.1} GFLOP/s)\n\

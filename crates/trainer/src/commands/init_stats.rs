@@ -13,15 +13,15 @@ use model::{Classifier, with_model};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
-use crate::eval::batch_tensors;
+use crate::cli::{Arch, ModelArgs};
+use crate::evaluation::batch_tensors;
 use crate::fsio::write_json;
 use crate::init::nonlinearity;
 use crate::plot::{Chart, Series, line_chart};
-use crate::train::{Arch, ModelArgs};
 use plotters::prelude::SeriesLabelPosition;
 
 /// The schemes compared when no `--init` is given.
-pub const DEFAULT_SCHEMES: [&str; 5] = [
+const DEFAULT_SCHEMES: [&str; 5] = [
     "he",
     "xavier",
     "pytorch-default",
@@ -113,8 +113,14 @@ pub struct InitStatsReport {
     pub schemes: Vec<SchemeReport>,
 }
 
+/// `trainer init-stats`.
+pub(crate) fn run(args: &InitStatsArgs) -> Result<()> {
+    let report = init_stats(args)?;
+    crate::emit(args.json, &report, || render(&report, &args.out))
+}
+
 /// Run the comparison and write its outputs.
-pub fn init_stats(args: &InitStatsArgs) -> Result<InitStatsReport> {
+fn init_stats(args: &InitStatsArgs) -> Result<InitStatsReport> {
     let backend = args.backend.unwrap_or_else(BackendKind::default_compiled);
     let ad = backend.device()?.autodiff();
     let source = DataSource::resolve(args.data.as_deref())?;
@@ -143,7 +149,7 @@ pub fn init_stats(args: &InitStatsArgs) -> Result<InitStatsReport> {
     let x = match args.input {
         InputKind::Data => x,
         InputKind::Gaussian => {
-            let mut rng = init::ParamRng::new(args.seed, "init-stats.input");
+            let mut rng = params::ParamRng::new(args.seed, "init-stats.input");
             let side = data.train.rows;
             let v: Vec<f32> = (0..n * side * side).map(|_| rng.normal() as f32).collect();
             Tensor::<4>::from_data(TensorData::new(v, [n, 1, side, side]), &ad)
@@ -285,7 +291,7 @@ fn fmt_opt(v: Option<f64>) -> String {
 }
 
 /// Render the report as tables.
-pub fn render(report: &InitStatsReport, out: &std::path::Path) -> String {
+fn render(report: &InitStatsReport, out: &std::path::Path) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(

@@ -1,6 +1,5 @@
-//! Test-set evaluation: loss, accuracy, per-class accuracy and the confusion matrix.
-
-use std::path::PathBuf;
+//! Uploading batches of images, and evaluating a model on a split: loss, accuracy, per-class
+//! accuracy and the confusion matrix.
 
 use anyhow::{Result, bail};
 use burn::nn::loss::CrossEntropyLoss;
@@ -10,11 +9,11 @@ use model::Classifier;
 use serde::{Deserialize, Serialize};
 
 /// Batch size for evaluation (no gradients, so larger than training's).
-pub const EVAL_BATCH: usize = 500;
+pub(crate) const EVAL_BATCH: usize = 500;
 
 /// Workers that evaluate batches side by side (each single-threaded: faster than splitting one
 /// batch's kernels over threads on the flex backend).
-pub const EVAL_WORKERS: usize = 2;
+pub(crate) const EVAL_WORKERS: usize = 2;
 
 /// The result of evaluating a model on a split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,7 +31,7 @@ pub struct EvalResult {
 }
 
 /// Upload a batch of normalized images and labels.
-pub fn batch_tensors(
+pub(crate) fn batch_tensors(
     split: &Split,
     indices: &[u32],
     norm: &Normalization,
@@ -51,7 +50,7 @@ pub fn batch_tensors(
 }
 
 /// Evaluate `model` (on a device without autodiff) on the whole of `split`.
-pub fn evaluate<M: Classifier>(
+pub(crate) fn evaluate<M: Classifier>(
     model: &M,
     split: &Split,
     norm: &Normalization,
@@ -105,57 +104,20 @@ pub fn evaluate<M: Classifier>(
     })
 }
 
-/// Options of `trainer eval`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct EvalArgs {
-    /// The run directory to evaluate.
-    #[arg(value_name = "RUN_DIR")]
-    pub run: PathBuf,
-    /// Dataset directory, or `sample` for the embedded sample [default: the run's own data].
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<String>,
-    /// Evaluate only the first N test images.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub test_limit: Option<u64>,
-    /// Backend to evaluate on [default: the run's backend if compiled in, else flex].
-    #[arg(long, value_enum)]
-    pub backend: Option<crate::backend::BackendKind>,
-    /// Print JSON instead of tables.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Render an evaluation as text: totals, per-class accuracy, confusion matrix.
-pub fn render(result: &EvalResult, class_names: &[&str]) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "test accuracy {:.2}%  loss {:.4}  ({} images)\n",
-        result.accuracy * 100.0,
-        result.loss,
-        result.examples
-    );
-    let _ = writeln!(s, "per-class accuracy:");
-    for (c, acc) in result.per_class_accuracy.iter().enumerate() {
-        let name = class_names.get(c).copied().unwrap_or("?");
-        let _ = writeln!(s, "  {c} {name:<12} {:>6.2}%", acc * 100.0);
-    }
-    let _ = writeln!(
-        s,
-        "\nconfusion matrix (rows: true class, columns: predicted):"
-    );
-    let _ = write!(s, "     ");
-    for c in 0..result.confusion.len() {
-        let _ = write!(s, "{c:>6}");
-    }
-    s.push('\n');
-    for (t, row) in result.confusion.iter().enumerate() {
-        let _ = write!(s, "  {t:>2} ");
-        for v in row {
-            let _ = write!(s, "{v:>6}");
-        }
-        s.push('\n');
-    }
-    s
+/// Batches of (at most) `n` images of `split`, drawn in the order keyed by `seed`
+/// ([`data::analysis_order`]), `batch` images each: the same images for every analysis of a run.
+pub(crate) fn analysis_batches(
+    split: &Split,
+    norm: &Normalization,
+    n: usize,
+    batch: usize,
+    seed: u64,
+    device: &Device,
+) -> Vec<Tensor<4>> {
+    let order = data::analysis_order(split.len(), seed);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    order[..n.min(order.len())]
+        .chunks(batch)
+        .map(|idx| batch_tensors(split, idx, norm, device, &mut x, &mut y).0)
+        .collect()
 }

@@ -8,31 +8,54 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::{build_trainer, build_trainer_in, root, target_dir, write_atomic};
+use crate::{build_trainer, build_trainer_in, features_for, root, target_dir, write_atomic};
 
 /// Options of the benchmark.
 #[derive(clap::Args, Debug, Clone)]
+#[command(
+    after_long_help = "How it is measured: each configuration runs `trainer bench` (the \
+reference CNN on the bundled sample, Adam with ε 1e-8, lr 1e-3, cross-entropy; 5 untimed warm-up \
+steps, then --steps timed steps; inference in batches of 256) --repeat times; with --baseline or \
+--pytorch the other side runs interleaved with ours in every repetition (other, ours, other, \
+ours, ...), so both see the same machine load. Figures are medians over the repetitions; ratios \
+are ours divided by the other side's median.\n\n\
+--pytorch installs PyTorch from PyPI on first use into a virtual environment \
+(python/setup-venv: ~/.cache/filterlab/pytorch-venv, or FILTERLAB_TORCH_VENV; the Linux wheel \
+is the CUDA build, about 5.5 GB, and runs on the CPU) and runs python/bench.py: the same model, \
+data, batch, optimizer and step counts, with torch.set_num_threads(THREADS) of each \
+configuration (PyTorch has no data-parallel workers; it uses its threads inside each \
+operation)."
+)]
 pub struct BenchArgs {
     /// Timed training steps per measurement.
     #[arg(long, default_value_t = 60)]
     pub steps: u32,
     /// Configurations to measure, as THREADSxWORKERS (threads of the process, data-parallel
-    /// workers per step), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1x1,2x1,2x2")]
-    pub configs: Vec<String>,
-    /// Backend to measure (must be compiled into the trainer).
+    /// workers per step), comma-separated [default: 1x1,2x1,2x2 on the CPU backends, 1x1 on
+    /// wgpu].
+    #[arg(long, value_delimiter = ',')]
+    pub configs: Option<Vec<String>>,
+    /// Training batch sizes to measure, comma-separated (a GPU wants large ones, e.g.
+    /// 64,256,1024).
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    pub batch_sizes: Vec<u32>,
+    /// Backend to measure (built into the trainer: `wgpu` adds the cargo feature itself).
     #[arg(long, default_value = "flex")]
     pub backend: String,
-    /// Repetitions of each measurement (the best is reported; the machines are noisy).
-    #[arg(long, default_value_t = 3)]
+    /// Repetitions of each measurement (the median is reported; the machines are noisy).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
-    /// Extra cargo features for the trainer build (e.g. wgpu).
+    /// Extra cargo features for the trainer build (e.g. ndarray).
     #[arg(long)]
     pub features: Option<String>,
     /// Also build this git revision (in a worktree) and report every figure as a ratio to it,
     /// measured interleaved in this run.
-    #[arg(long, value_name = "REV")]
+    #[arg(long, value_name = "REV", conflicts_with = "pytorch")]
     pub baseline: Option<String>,
+    /// Measure PyTorch side by side (same model, batch, optimizer and threads; see below) and
+    /// report every figure as a ratio to it.
+    #[arg(long)]
+    pub pytorch: bool,
     /// The machine's peak fp32 throughput, for the fraction-of-peak column (234 GFLOP/s: two
     /// AVX-512 cores of the reference machine).
     #[arg(long, default_value_t = 234.0)]
@@ -42,6 +65,62 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+/// One measurement: what to run and with which settings.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    threads: u32,
+    workers: u32,
+    batch: u32,
+}
+
+/// What a measurement runs: a trainer binary, or PyTorch's side.
+enum Runner {
+    Trainer(PathBuf),
+    Pytorch(PathBuf),
+}
+
+impl Runner {
+    fn measure(&self, backend: &str, steps: u32, p: Point) -> Result<Value> {
+        match self {
+            Runner::Trainer(bin) => measure(bin, backend, steps, p.threads, p.workers, p.batch),
+            Runner::Pytorch(python) => {
+                let out = Command::new(python)
+                    .arg(root().join("python/bench.py"))
+                    .args(["--threads", &p.threads.to_string()])
+                    .args(["--steps", &steps.to_string()])
+                    .args(["--batch-size", &p.batch.to_string()])
+                    .output()
+                    .with_context(|| format!("cannot run {}", python.display()))?;
+                if !out.status.success() {
+                    bail!(
+                        "python/bench.py failed:\n{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                serde_json::from_slice(&out.stdout).context("python/bench.py printed invalid JSON")
+            }
+        }
+    }
+}
+
+/// The PyTorch virtual environment's interpreter, made on first use by `python/setup-venv`.
+fn pytorch_python() -> Result<PathBuf> {
+    eprintln!("preparing PyTorch (python/setup-venv; the first time downloads ~5.5 GB from PyPI)");
+    let out = Command::new(root().join("python/setup-venv"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run python/setup-venv")?;
+    if !out.status.success() {
+        bail!("python/setup-venv failed: PyTorch is not available for --pytorch");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let py = stdout
+        .lines()
+        .last()
+        .context("python/setup-venv printed no interpreter path")?;
+    Ok(PathBuf::from(py.trim()))
+}
+
 /// One `trainer bench --json` measurement.
 pub fn measure(
     trainer: &Path,
@@ -49,6 +128,7 @@ pub fn measure(
     steps: u32,
     threads: u32,
     workers: u32,
+    batch: u32,
 ) -> Result<Value> {
     let out = Command::new(trainer)
         .args([
@@ -58,6 +138,8 @@ pub fn measure(
             backend,
             "--steps",
             &steps.to_string(),
+            "--batch-size",
+            &batch.to_string(),
         ])
         .args([
             "--threads",
@@ -80,7 +162,13 @@ fn parse_config(c: &str) -> Result<(u32, u32)> {
     let (t, w) = c
         .split_once('x')
         .with_context(|| format!("--configs: '{c}' is not THREADSxWORKERS"))?;
-    Ok((t.trim().parse()?, w.trim().parse()?))
+    let parse = |v: &str| -> Result<u32> {
+        match v.trim().parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => bail!("--configs: '{c}': '{v}' is not a positive count"),
+        }
+    };
+    Ok((parse(t)?, parse(w)?))
 }
 
 /// Build `rev` in a git worktree, return a copy of its trainer binary.
@@ -126,47 +214,102 @@ fn remove_worktree(tree: &Path) {
         .output();
 }
 
+/// The median of the measurements by training throughput (the upper one of an even count).
+fn median(mut vs: Vec<Value>) -> Value {
+    vs.sort_by(|a, b| {
+        let key = |v: &Value| v["train_images_per_sec"].as_f64().unwrap_or(0.0);
+        key(a).total_cmp(&key(b))
+    });
+    vs.swap_remove(vs.len() / 2)
+}
+
+fn rate(v: &Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or(f64::NAN)
+}
+
 /// Run the benchmark.
 pub fn bench(args: &BenchArgs) -> Result<()> {
+    let default_configs = if args.backend == "wgpu" {
+        vec!["1x1".to_string()]
+    } else {
+        ["1x1", "2x1", "2x2"].map(String::from).to_vec()
+    };
     let configs: Vec<(u32, u32)> = args
         .configs
+        .as_ref()
+        .unwrap_or(&default_configs)
         .iter()
         .map(|c| parse_config(c))
         .collect::<Result<_>>()?;
+    if let Some(b) = args.batch_sizes.iter().find(|&&b| b == 0) {
+        bail!("--batch-sizes: {b} is not a batch size");
+    }
+    let points: Vec<Point> = configs
+        .iter()
+        .flat_map(|&(threads, workers)| {
+            args.batch_sizes.iter().map(move |&batch| Point {
+                threads,
+                workers,
+                batch,
+            })
+        })
+        .collect();
+    let features = features_for(&args.backend, args.features.as_deref());
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
-    let baseline = match &args.baseline {
-        Some(rev) => Some(build_baseline(&dir, rev, args.features.as_deref())?),
-        None => None,
+    let (other, other_name) = match (&args.baseline, args.pytorch) {
+        (Some(rev), _) => (
+            Some(Runner::Trainer(build_baseline(
+                &dir,
+                rev,
+                features.as_deref(),
+            )?)),
+            rev.clone(),
+        ),
+        (None, true) => (
+            Some(Runner::Pytorch(pytorch_python()?)),
+            "PyTorch".to_string(),
+        ),
+        (None, false) => (None, String::new()),
     };
     let current = dir.join("trainer-current");
-    std::fs::copy(build_trainer(args.features.as_deref())?, &current)?;
+    std::fs::copy(build_trainer(features.as_deref())?, &current)?;
+    let current = Runner::Trainer(current);
     let mut rows = Vec::new();
-    for &(threads, workers) in &configs {
-        let (mut best, mut best_base): (Option<Value>, Option<Value>) = (None, None);
-        for _ in 0..args.repeat.max(1) {
-            // Interleaved: baseline, then current, each repetition.
-            if let Some(b) = &baseline {
-                let v = measure(b, &args.backend, args.steps, threads, workers)?;
-                best_base = Some(better(best_base, v));
-            }
-            let v = measure(&current, &args.backend, args.steps, threads, workers)?;
-            best = Some(better(best, v));
+    for (i, &p) in points.iter().enumerate() {
+        if !args.json {
+            eprintln!(
+                "[{}/{}] {} thread(s) × {} worker(s), batch {}",
+                i + 1,
+                points.len(),
+                p.threads,
+                p.workers,
+                p.batch
+            );
         }
-        let cur = best.expect("at least one repetition");
-        let train = cur["train_images_per_sec"].as_f64().unwrap_or(0.0);
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..args.repeat {
+            // Interleaved: the other side, then ours, each repetition.
+            if let Some(o) = &other {
+                theirs.push(o.measure(&args.backend, args.steps, p)?);
+            }
+            ours.push(current.measure(&args.backend, args.steps, p)?);
+        }
+        let cur = median(ours);
         let mut row = json!({
-            "threads": threads,
-            "workers": workers,
+            "threads": p.threads,
+            "workers": p.workers,
+            "batch_size": p.batch,
             "current": cur,
             "fraction_of_peak": cur["train_gflops"].as_f64().unwrap_or(0.0) / args.peak_gflops,
         });
-        if let Some(b) = best_base {
-            let bt = b["train_images_per_sec"].as_f64().unwrap_or(f64::NAN);
-            let bi = b["infer_images_per_sec"].as_f64().unwrap_or(f64::NAN);
-            row["train_ratio"] = json!(train / bt);
-            row["infer_ratio"] = json!(cur["infer_images_per_sec"].as_f64().unwrap_or(0.0) / bi);
-            row["baseline"] = b;
+        if !theirs.is_empty() {
+            let b = median(theirs);
+            row["train_ratio"] =
+                json!(rate(&cur, "train_images_per_sec") / rate(&b, "train_images_per_sec"));
+            row["infer_ratio"] =
+                json!(rate(&cur, "infer_images_per_sec") / rate(&b, "infer_images_per_sec"));
+            row["other"] = b;
         }
         rows.push(row);
     }
@@ -174,7 +317,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         "backend": args.backend,
         "repeat": args.repeat,
         "steps": args.steps,
-        "baseline": args.baseline,
+        "compared_with": (!other_name.is_empty()).then_some(&other_name),
         "peak_gflops": args.peak_gflops,
         "results": rows,
     });
@@ -188,46 +331,50 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "reference CNN on the embedded sample, backend {}, batch 64 (training) / 256 (inference), best of {}",
+        "reference CNN on the bundled sample, backend {}, inference batch 256, median of {}",
         args.backend, args.repeat
     );
-    let with_base = args.baseline.is_some();
+    if let Some(d) = rows.first().and_then(|r| r["current"]["device"].as_str()) {
+        println!("device: {d}");
+    }
+    let with_other = other.is_some();
+    let short = if args.pytorch { "torch" } else { "base" };
     println!(
-        "threads workers  train img/s  infer img/s  GFLOP/s  of peak  peak RSS MiB{}",
-        if with_base {
-            "   train ×base  infer ×base"
+        "threads workers  batch  train img/s  infer img/s  GFLOP/s  of peak  peak RSS MiB{}",
+        if with_other {
+            format!("  {short:>5} train  {short:>5} infer  train ×{short}  infer ×{short}")
         } else {
-            ""
+            String::new()
         }
     );
     for r in &rows {
         let c = &r["current"];
         print!(
-            "{:>7} {:>7}  {:>11.0}  {:>11.0}  {:>7.1}  {:>6.1}%  {:>12.0}",
-            r["threads"],
-            r["workers"],
-            c["train_images_per_sec"].as_f64().unwrap_or(0.0),
-            c["infer_images_per_sec"].as_f64().unwrap_or(0.0),
+            "{:>7} {:>7}  {:>5}  {:>11.0}  {:>11.0}  {:>7.1}  {:>6.1}%  {:>12.0}",
+            r["threads"].as_u64().unwrap_or(0),
+            r["workers"].as_u64().unwrap_or(0),
+            r["batch_size"].as_u64().unwrap_or(0),
+            rate(c, "train_images_per_sec"),
+            rate(c, "infer_images_per_sec"),
             c["train_gflops"].as_f64().unwrap_or(0.0),
             r["fraction_of_peak"].as_f64().unwrap_or(0.0) * 100.0,
             c["peak_rss_mib"].as_f64().unwrap_or(0.0),
         );
-        if with_base {
+        if with_other {
+            let o = &r["other"];
             print!(
-                "   {:>11.2}  {:>11.2}",
+                "  {:>11.0}  {:>11.0}  {:>11.2}  {:>11.2}",
+                rate(o, "train_images_per_sec"),
+                rate(o, "infer_images_per_sec"),
                 r["train_ratio"].as_f64().unwrap_or(f64::NAN),
                 r["infer_ratio"].as_f64().unwrap_or(f64::NAN)
             );
         }
         println!();
     }
+    if with_other {
+        println!("(×{short}: ours divided by {other_name}'s median, measured interleaved)");
+    }
     println!("(JSON: {})", path.display());
     Ok(())
-}
-
-fn better(best: Option<Value>, v: Value) -> Value {
-    match best {
-        Some(b) if b["train_images_per_sec"].as_f64() >= v["train_images_per_sec"].as_f64() => b,
-        _ => v,
-    }
 }

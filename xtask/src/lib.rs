@@ -4,7 +4,7 @@
 pub mod bench;
 pub mod jobs;
 pub mod repro;
-pub mod repro_report;
+pub mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,6 +29,19 @@ pub fn target_dir() -> PathBuf {
 /// Build the trainer in release mode (with extra `features`) and return the binary's path.
 pub fn build_trainer(features: Option<&str>) -> Result<PathBuf> {
     build_trainer_in(&root(), &target_dir(), features)
+}
+
+/// The cargo features the trainer needs for `backend` plus the extra ones asked for.
+pub fn features_for(backend: &str, extra: Option<&str>) -> Option<String> {
+    let mut f: Vec<&str> = extra
+        .into_iter()
+        .flat_map(|e| e.split([',', ' ']))
+        .filter(|s| !s.is_empty())
+        .collect();
+    if backend == "wgpu" && !f.contains(&backend) {
+        f.push(backend);
+    }
+    (!f.is_empty()).then(|| f.join(","))
 }
 
 /// Build the trainer of the checkout at `tree` into the target directory `target`.
@@ -57,11 +70,4 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Read a JSON file.
-pub fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
 }

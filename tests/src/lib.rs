@@ -1,7 +1,7 @@
 //! Helpers for the end-to-end tests in `tests/`: run `trainer` commands in-process on the
 //! committed Fashion-MNIST sample.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
@@ -63,4 +63,50 @@ pub fn metrics_without_timings(run: &Path) -> Vec<serde_json::Value> {
             v
         })
         .collect()
+}
+
+/// The release trainer binary built by `cargo test --release --workspace` (the trainer
+/// package's own integration tests make cargo build it), next to this test executable's
+/// directory.
+pub fn trainer_binary() -> PathBuf {
+    release_binary("trainer")
+}
+
+/// The release xtask binary, built by `cargo test --release --workspace` like the trainer's.
+pub fn xtask_binary() -> PathBuf {
+    release_binary("xtask")
+}
+
+/// The binary `name` in `target/<profile>`, the parent of this test executable's directory.
+fn release_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .join(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests with `cargo test --release --workspace`, which builds it",
+        bin.display()
+    );
+    bin
+}
+
+/// conv2's weights and biases of a finished run, read on flex.
+pub fn conv2(run: &Path) -> (Vec<f32>, Vec<f32>) {
+    let config = read_json(&run.join("config.json"));
+    let spec: model::ModelSpec = serde_json::from_value(config["model"].clone()).unwrap();
+    let device = burn::tensor::Device::flex();
+    let params = model::with_model!(&spec, &device, |m| {
+        let m = trainer::run::load_module(m, &run.join("model.bpk"), &spec).unwrap();
+        params::HostParams::read(&m)
+    });
+    let get = |p: &str| params.values(p).unwrap().to_vec();
+    (get("conv2.weight"), get("conv2.bias"))
+}
+
+/// The kept flags of `layer` in a pruned run's mask.
+pub fn kept(run: &Path, layer: &str) -> Vec<bool> {
+    serde_json::from_value(read_json(&run.join("mask.json"))["layers"][layer].clone()).unwrap()
 }

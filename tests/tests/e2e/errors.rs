@@ -135,6 +135,59 @@ fn bad_options_and_outputs_are_refused() {
 }
 
 #[test]
+fn options_that_would_do_nothing_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let err = train_err(&out, &["--depth", "1000"]);
+    assert!(
+        err.contains("--depth applies to the plain CNN only"),
+        "{err}"
+    );
+    let err = train_err(&out, &["--activation", "tanh"]);
+    assert!(
+        err.contains("--activation applies to the plain CNN only"),
+        "{err}"
+    );
+    let err = train_err(&out, &["--momentum", "0.5"]);
+    assert!(
+        err.contains("--momentum applies to --optimizer sgd"),
+        "{err}"
+    );
+    assert!(!out.join("config.json").exists(), "nothing written");
+
+    quick_run(
+        &out,
+        &["--epochs", "1", "--train-limit", "64", "--width", "0.25"],
+    );
+    let run = out.to_str().unwrap();
+    let child = dir.path().join("child");
+    let child = child.to_str().unwrap();
+    let prune = |extra: &[&str]| {
+        let mut args = vec!["prune", run, "--out", child, "--ratio", "0.5"];
+        args.extend_from_slice(extra);
+        trainer_err(&args)
+    };
+    let err = prune(&["--criterion", "l1", "--lr", "0.01"]);
+    assert!(err.contains("give it with --finetune-epochs"), "{err}");
+    let err = prune(&["--criterion", "l1", "--samples", "100"]);
+    assert!(
+        err.contains("--samples applies to the data-dependent criteria"),
+        "{err}"
+    );
+    let err = trainer_err(&[
+        "prune-sweep",
+        run,
+        "--criteria",
+        "l1,fpgm",
+        "--samples",
+        "50",
+    ]);
+    assert!(err.contains("none of them is swept"), "{err}");
+    let err = trainer_err(&["train", "--resume", run, "--width", "2"]);
+    assert!(err.contains("cannot be given with --resume"), "{err}");
+}
+
+#[test]
 fn nan_loss_stops_with_epoch_and_step() {
     let dir = tempfile::tempdir().unwrap();
     let err = train_err(&dir.path().join("run"), &["--init", "normal(0, 1e12)"]);

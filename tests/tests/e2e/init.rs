@@ -35,7 +35,7 @@ fn the_resolved_scheme_of_every_parameter_is_recorded() {
 fn distinct(run: &std::path::Path) -> Vec<(String, u64, u64)> {
     trainer(&["inspect", run.to_str().unwrap(), "--json"]).unwrap();
     let v = read_json(&run.join("inspect/inspect.json"));
-    assert!(run.join("inspect/filters-first-layer.png").is_file());
+    assert!(run.join("inspect/filters-first-layer.svg").is_file());
     v["layers"]
         .as_array()
         .unwrap()

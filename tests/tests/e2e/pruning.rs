@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use filterlab_tests::{quick_run, read_json, trainer, trainer_err};
+use filterlab_tests::{conv2, kept, quick_run, read_json, trainer, trainer_err};
 
 /// Every file of a directory (recursively) with its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -17,23 +17,6 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     out
-}
-
-fn conv2(run: &Path) -> (Vec<f32>, Vec<f32>) {
-    let config = read_json(&run.join("config.json"));
-    let spec: model::ModelSpec = serde_json::from_value(config["model"].clone()).unwrap();
-    let device = burn::tensor::Device::flex();
-    let params = model::with_model!(&spec, &device, |m| {
-        let m = trainer::run::load_module(m, &run.join("model.bpk"), &spec).unwrap();
-        init::read_parameters(&m)
-    });
-    let get = |p: &str| params.iter().find(|x| x.path == p).unwrap().values.clone();
-    (get("conv2.weight"), get("conv2.bias"))
-}
-
-/// The kept flags of `layer` in a pruned run's mask.
-fn kept(run: &Path, layer: &str) -> Vec<bool> {
-    serde_json::from_value(read_json(&run.join("mask.json"))["layers"][layer].clone()).unwrap()
 }
 
 /// A one-epoch half-width run in `dir/parent`, pruned with `prune_args` into `dir/child`.
@@ -65,8 +48,6 @@ fn pruned_filters_are_zero_and_stay_zero_through_fine_tuning() {
         "--finetune-epochs",
         "1",
         "--compact",
-        "--samples",
-        "64",
         "--quiet",
         "--out",
         child.to_str().unwrap(),
@@ -115,7 +96,7 @@ fn pruned_filters_are_zero_and_stay_zero_through_fine_tuning() {
         serde_json::json!([16, 16, 64])
     );
     // The child run is an ordinary run: it evaluates to its reported accuracy.
-    let ev = trainer::eval_run(&trainer::eval::EvalArgs {
+    let ev = trainer::eval_run(&trainer::EvalArgs {
         run: child.clone(),
         data: None,
         test_limit: Some(256),
@@ -196,7 +177,7 @@ fn redundancy_and_sweep_write_their_reports() {
     let layers = r["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 3);
     assert_eq!(layers[1]["correlation"].as_array().unwrap().len(), 32);
-    assert!(run.join("redundancy/correlation-conv2.png").is_file());
+    assert!(run.join("redundancy/correlation-conv2.svg").is_file());
     trainer(&[
         "prune-sweep",
         run.to_str().unwrap(),
@@ -211,6 +192,8 @@ fn redundancy_and_sweep_write_their_reports() {
     .unwrap();
     let s = read_json(&run.join("prune-sweep/sweep.json"));
     assert_eq!(s["points"].as_array().unwrap().len(), 4);
+    let table = std::fs::read_to_string(run.join("prune-sweep/sweep.txt")).unwrap();
+    assert!(table.contains("random") && table.contains("50%"), "{table}");
     assert!(
         std::fs::read_to_string(run.join("prune-sweep/accuracy-vs-ratio.svg"))
             .unwrap()
@@ -243,8 +226,8 @@ fn pruned_logits_equal_those_of_a_model_zeroed_by_hand() {
         let parent_model =
             trainer::run::load_module(m.clone(), &parent.join("model.bpk"), &spec).unwrap();
         // conv2.weight is [out, in, 3, 3]: output filter o is one contiguous run of in·9 values.
-        let params = init::read_parameters(&parent_model);
-        let get = |p: &str| params.iter().find(|x| x.path == p).unwrap();
+        let params = params::HostParams::read(&parent_model);
+        let get = |p: &str| params.get(p).unwrap();
         let (w, b) = (get("conv2.weight"), get("conv2.bias"));
         let len = w.shape[1] * w.shape[2] * w.shape[3];
         let (mut w, mut b) = (w.values.clone(), b.values.clone());
@@ -252,12 +235,12 @@ fn pruned_logits_equal_those_of_a_model_zeroed_by_hand() {
             w[o * len..(o + 1) * len].fill(0.0);
             b[o] = 0.0;
         }
-        let zeroed = init::write_parameters(
+        let zeroed = params::write(
             parent_model,
-            std::collections::HashMap::from([
+            [
                 ("conv2.weight".to_string(), w),
                 ("conv2.bias".to_string(), b),
-            ]),
+            ],
         )
         .unwrap();
         let child_model = trainer::run::load_module(m, &child.join("model.bpk"), &spec).unwrap();
@@ -293,4 +276,59 @@ fn a_fresh_training_over_a_pruned_run_does_not_inherit_its_mask() {
             "filter {o} held at zero by the old mask"
         );
     }
+}
+
+#[test]
+fn a_sweep_run_as_jobs_equals_the_sweep_in_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    quick_run(&run, &["--epochs", "1", "--width", "0.5"]);
+    let run_arg = run.to_str().unwrap();
+    let whole = dir.path().join("whole");
+    trainer(&[
+        "prune-sweep",
+        run_arg,
+        "--criteria",
+        "l1,apoz",
+        "--ratios",
+        "0.5",
+        "--layers",
+        "conv2",
+        "--samples",
+        "64",
+        "--finetune-epochs",
+        "1",
+        "--json",
+        "--out",
+        whole.to_str().unwrap(),
+    ])
+    .unwrap();
+    let options = xtask::sweep::SweepOptions {
+        run: run.clone(),
+        criteria: vec!["l1".into(), "apoz".into()],
+        ratios: vec![0.5],
+        layers: vec!["conv2".into()],
+        global: false,
+        finetune_epochs: 1,
+        samples: Some(64),
+        data: None,
+        backend: None,
+        out: dir.path().join("jobs"),
+        trainer: filterlab_tests::trainer_binary(),
+        executor: xtask::jobs::Executor::Local {
+            parallel: 2,
+            cores: 2,
+        },
+    };
+    let (outcomes, table) = xtask::sweep::run(&options).unwrap();
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    assert!(outcomes.values().all(|o| o.succeeded()), "{outcomes:?}");
+    assert!(table.unwrap().contains("+ 1 epoch(s) ft"));
+    // The sweep found both points fine-tuned by their own jobs, and reused them.
+    let log = std::fs::read_to_string(options.out.join("jobs/prune-sweep.log")).unwrap();
+    assert_eq!(log.matches("reused").count(), 2, "{log}");
+    // The same points, bit for bit.
+    let points = |d: &Path| read_json(&d.join("sweep.json"))["points"].clone();
+    assert_eq!(points(&whole), points(&options.out));
+    assert!(options.out.join("accuracy-vs-ratio.svg").is_file());
 }

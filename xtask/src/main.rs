@@ -169,10 +169,13 @@ impl TrainerArgs {
 
 #[derive(clap::Args)]
 struct ReproArgs {
-    /// The embedded sample and few epochs (about 5 minutes on 2 cores). The default.
+    /// The embedded sample and few epochs (about 0.3 core-hours: under 10 minutes on 2 cores). The
+    /// default.
     #[arg(long, conflicts_with = "full")]
     quick: bool,
-    /// Full Fashion-MNIST: the numbers worth publishing (about 25 minutes on 2 cores).
+    /// Full Fashion-MNIST, 5 seeds, widths up to ×8: the numbers worth publishing. About 150
+    /// core-hours (most of it the ×4 and ×8 widths), days on 2 cores: a profile for a cluster
+    /// (`--executor slurm`; `--dry-run` prints the budget).
     #[arg(long)]
     full: bool,
     /// A miniature study for tests (seconds; verdicts not meaningful).

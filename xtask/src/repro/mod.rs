@@ -201,7 +201,12 @@ pub fn dry_run(o: &Options) -> Result<String> {
     let layout = Layout {
         out: p.o.out.clone(),
     };
-    p.o.executor.dry_run(p.jobs, &layout.jobs(), &p.staging)
+    let budget = plan::budget(&p.jobs);
+    let script = p.o.executor.dry_run(p.jobs, &layout.jobs(), &p.staging)?;
+    Ok(format!(
+        "# budget: {} jobs, about {:.2} core-hours\n{script}",
+        budget.jobs, budget.core_hours
+    ))
 }
 
 /// Run the study.

@@ -72,6 +72,9 @@ pub fn draw(layout: &Layout, st: &Settings, a: &Aggregates) -> Result<()> {
             "loss barrier on the straight line",
         );
         c.log_x = true;
+        // The naive barrier is high at every width and the aligned ones low: the legend goes
+        // between them.
+        c.legend = SeriesLabelPosition::MiddleRight;
         c.references
             .push((0.05, "claim 8: 0.05 at the widest".into()));
         for (i, method) in ["naive", "aligned by activations", "aligned by weights"]

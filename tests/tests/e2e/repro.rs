@@ -230,6 +230,10 @@ fn a_slurm_dry_run_prints_every_script_and_writes_nothing() {
     let text = xtask::repro::dry_run(&options).unwrap();
     let jobs = xtask::repro::plan::plan(&options, &["ndarray"]);
     assert_eq!(text.matches("#!/bin/sh").count(), jobs.len());
+    assert!(
+        text.starts_with(&format!("# budget: {} jobs, about ", jobs.len())),
+        "{text}"
+    );
     for needle in [
         "compare <- train-s1, train-s2\n",
         "#SBATCH --dependency=afterok:<train-s1>:<train-s2>\n",

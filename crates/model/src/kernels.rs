@@ -215,10 +215,12 @@ mod imp {
                 x: FloatTensor<Self>,
                 grad: FloatTensor<Self>,
             ) -> FloatTensor<Self> {
-                let (grad, _) = host(&grad);
-                with_host(&x, |x, dims| {
-                    let out = crate::pool::backward_host(x, &grad, dims[2], dims[3]);
-                    NdArrayTensor::from_data(TensorData::new(out, dims))
+                // Both read in place where they are laid out row-major (no copies).
+                with_host(&grad, |grad, _| {
+                    with_host(&x, |x, dims| {
+                        let out = crate::pool::backward_host(x, grad, dims[2], dims[3]);
+                        NdArrayTensor::from_data(TensorData::new(out, dims))
+                    })
                 })
             }
 

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
 use data::{DataSource, Dataset};
 use model::{Classifier, with_model};
 
@@ -265,7 +266,7 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
 
     let data = load_square_data(args.data.as_deref())?;
     let spec = args.model.spec(data.train.rows, Arch::Ref)?;
-    let config = RunConfig {
+    let mut config = RunConfig {
         format: FORMAT,
         filterlab_version: env!("CARGO_PKG_VERSION").to_string(),
         burn_version: BURN_VERSION.to_string(),
@@ -306,7 +307,6 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
         source: None,
         snapshot_steps: Vec::new(),
     };
-    let mut config = config;
     let data = limit(data, &config);
     check_schedule(
         &config.optimizer,
@@ -316,20 +316,33 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
     )?;
     config.snapshot_steps = snapshot_steps(args, &config, data.train.len())?;
     run.clear_outputs();
-    Ok(Session {
+    Ok(session(args, run, config, data, device, None, started))
+}
+
+/// The training session of `args` over `run`, fresh (`resume` none) or resumed.
+fn session(
+    args: &TrainArgs,
+    run: RunDir,
+    config: RunConfig,
+    data: Dataset,
+    device: Device,
+    resume: Option<CheckpointState>,
+    started: Instant,
+) -> Session {
+    Session {
         data,
         train_device: device.clone().autodiff(),
         device,
         run,
         config,
-        resume: None,
+        resume,
         started,
         quiet: args.quiet,
         dashboard: args.dashboard,
         stop_after: args.stop_after,
         stop_after_steps: args.stop_after_steps,
         checkpoint_every: args.checkpoint_every,
-    })
+    }
 }
 
 /// Refuse a learning-rate schedule that does not fit a run of `epochs` epochs over
@@ -432,18 +445,6 @@ fn resume_session(dir: &Path, args: &TrainArgs, started: Instant) -> Result<Sess
         );
     }
     let device = config.backend.device()?;
-    Ok(Session {
-        data: limit(data, &config),
-        train_device: device.clone().autodiff(),
-        device,
-        resume,
-        run,
-        config,
-        started,
-        quiet: args.quiet,
-        dashboard: args.dashboard,
-        stop_after: args.stop_after,
-        stop_after_steps: args.stop_after_steps,
-        checkpoint_every: args.checkpoint_every,
-    })
+    let data = limit(data, &config);
+    Ok(session(args, run, config, data, device, resume, started))
 }

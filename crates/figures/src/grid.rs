@@ -74,6 +74,25 @@ pub struct Heatmap {
 /// Tick labels at most per axis of a heatmap (all of them for smaller matrices).
 const MAX_TICKS: usize = 20;
 
+/// An image over a plotting area's pixel `range`, placed at its top left: pixel `(x, y)` of the
+/// `width × height` area gets `colour(x, y, width, height)`.
+fn area_image(
+    (xr, yr): (std::ops::Range<i32>, std::ops::Range<i32>),
+    colour: impl Fn(usize, usize, usize, usize) -> [u8; 3],
+) -> (i32, i32, Pixels) {
+    let (w, h) = (
+        (xr.end - xr.start).max(1) as usize,
+        (yr.end - yr.start).max(1) as usize,
+    );
+    let mut px = Pixels::new(w, h, [255, 255, 255]);
+    for y in 0..h {
+        for x in 0..w {
+            px.set(x, y, colour(x, y, w, h));
+        }
+    }
+    (xr.start, yr.start, px)
+}
+
 /// A vertical colour bar for `scale` in `area`, aligned with a plot `top..bottom` pixels high.
 fn colour_bar(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
@@ -104,19 +123,10 @@ fn colour_bar(
         .axis_desc_style((FONT, 15))
         .draw()
         .map_err(|e| err(&e))?;
-    let (xr, yr) = bar.plotting_area().get_pixel_range();
-    let (w, h) = (
-        (xr.end - xr.start).max(1) as usize,
-        (yr.end - yr.start).max(1) as usize,
-    );
-    let mut px = Pixels::new(w, h, [255, 255, 255]);
-    for y in 0..h {
-        let v = hi - (hi - lo) * (y as f64 + 0.5) / h as f64;
-        for x in 0..w {
-            px.set(x, y, scale.colour(v));
-        }
-    }
-    images.push((xr.start, yr.start, px));
+    images.push(area_image(
+        bar.plotting_area().get_pixel_range(),
+        |_, y, _, h| scale.colour(hi - (hi - lo) * (y as f64 + 0.5) / h as f64),
+    ));
     Ok(())
 }
 
@@ -184,19 +194,10 @@ pub fn heatmap(h: &Heatmap) -> Result<String, FigureError> {
             .draw()
             .map_err(|e| err(&e))?;
         let (xr, yr) = chart.plotting_area().get_pixel_range();
-        let (pw, ph) = (
-            (xr.end - xr.start).max(1) as usize,
-            (yr.end - yr.start).max(1) as usize,
-        );
-        let mut px = Pixels::new(pw, ph, [200, 200, 200]);
-        for y in 0..ph {
-            let r = (y * rows / ph).min(rows - 1);
-            for x in 0..pw {
-                let c = (x * cols / pw).min(cols - 1);
-                px.set(x, y, h.scale.colour(h.values[r][c]));
-            }
-        }
-        images.push((xr.start, yr.start, px));
+        images.push(area_image((xr, yr.clone()), |x, y, pw, ph| {
+            let (r, c) = ((y * rows / ph).min(rows - 1), (x * cols / pw).min(cols - 1));
+            h.scale.colour(h.values[r][c])
+        }));
         if h.annotate {
             let style = TextStyle::from((FONT, 15).into_font())
                 .pos(Pos::new(HPos::Center, VPos::Center))

@@ -27,8 +27,8 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// `trainer import FILE --out OUT --data sample --quiet` with `extra`; panics on failure.
-fn import(file: &Path, out: &Path, extra: &[&str]) {
+/// The arguments of `trainer import FILE --out OUT --data sample --quiet` with `extra`.
+fn import_args<'a>(file: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "import",
         s(file),
@@ -39,6 +39,12 @@ fn import(file: &Path, out: &Path, extra: &[&str]) {
         "--quiet",
     ];
     args.extend_from_slice(extra);
+    args
+}
+
+/// `trainer import FILE --out OUT --data sample --quiet` with `extra`; panics on failure.
+fn import(file: &Path, out: &Path, extra: &[&str]) {
+    let args = import_args(file, out, extra);
     if let Err(e) = trainer(&args) {
         panic!("trainer {args:?} failed: {e:#}");
     }
@@ -46,17 +52,7 @@ fn import(file: &Path, out: &Path, extra: &[&str]) {
 
 /// The error of an import that must fail.
 fn import_err(file: &Path, out: &Path, extra: &[&str]) -> String {
-    let mut args = vec![
-        "import",
-        s(file),
-        "--out",
-        s(out),
-        "--data",
-        "sample",
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    trainer_err(&args)
+    trainer_err(&import_args(file, out, extra))
 }
 
 /// `trainer export RUN --out FILE`; panics on failure.

@@ -1,22 +1,20 @@
-//! Faster paths for convolutions on the flex backend.
+//! Faster paths for convolutions.
 //!
-//! **Single-channel inputs** (the first layer of every model).
-//! Burn computes a convolution's weight gradient as another convolution, with the batch as
-//! channels and the output map as a kernel (28×28 here): on the flex CPU backend that takes ~3×
-//! longer than the whole rest of the first layer. For a one-channel input the patch matrix is
-//! just the `k·k` shifted copies of the padded image, so the layer is one batched matrix
-//! product, whose gradients are matrix products too. Same function, different summation order
-//! (identical here: each output sums `k·k` products in the same order).
+//! **On the CPU backends** (flex, ndarray) every stride-1 convolution with a bias runs on the
+//! host kernels of `conv_host.rs` (image by image over patch matrices, with one backward pass
+//! for all three gradients), and a ReLU that follows it is fused in: the forward pass clamps the
+//! output in place and the backward pass masks the gradient with the saved output, so no
+//! pre-activation map is kept for training.
 //!
-//! **Other stride-1 convolutions** keep flex's forward pass and input gradient, but take their
-//! weight gradient as one matrix product: the output gradient (`[O, N·OH·OW]`) times the
-//! transposed patch matrix of [`patches_host`] (`C·k·k` rows of shifted copies of the padded
-//! channels). Burn computes it as a convolution with the batch as channels and the output map as
-//! the kernel, which flex runs as many tiny matrix products.
+//! **Elsewhere** (wgpu), single-channel inputs (the first layer of every model) are computed as
+//! one batched matrix product over the `k·k` shifted copies of the padded image: Burn computes a
+//! convolution's weight gradient as another convolution, with the batch as channels and the
+//! output map as a kernel, which is slow for these shapes. Other convolutions are Burn's.
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
+use burn::tensor::activation::relu as burn_relu;
 use burn::tensor::ops::PadMode;
 
 /// Whether [`forward`] applies: one input channel, stride 1, dilation 1, no groups, and
@@ -33,22 +31,48 @@ pub(crate) fn applies(conv: &Conv2d) -> bool {
     in_channels == 1 && conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1 && same
 }
 
-/// `conv` applied to `x`: by [`forward`] where it [`applies`], by the flex kernel with a faster
-/// weight gradient where [`stride1_padding`] allows, else by Burn's convolution.
-pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    if applies(conv) {
-        return forward(conv, x);
+/// `conv` applied to `x`, followed by a ReLU where `relu`: by the host kernels where
+/// [`stride1_padding`] allows, else by [`forward`] where it [`applies`], else by Burn's
+/// convolution. The values are the same whether the ReLU is fused or applied after.
+pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    if let (Some(padding), Some(bias)) = (stride1_padding(conv, &x), &conv.bias) {
+        return crate::kernels::conv2d_s1(x, conv.weight.val(), bias.val(), padding, relu);
     }
-    match (stride1_padding(conv, &x), &conv.bias) {
-        (Some(padding), Some(bias)) => {
-            crate::kernels::conv2d_s1(x, conv.weight.val(), bias.val(), padding)
+    let y = if applies(conv) {
+        forward(conv, x)
+    } else {
+        conv.forward(x)
+    };
+    if relu { burn_relu(y) } else { y }
+}
+
+/// Where a model's forward pass hands each layer's maps to a caller: the layer's name, its
+/// output before and after the nonlinearity.
+pub(crate) type Taps<'a> = Option<&'a mut dyn FnMut(&str, &Tensor<4>, &Tensor<4>)>;
+
+/// `conv` followed by `activation` on `x`, the maps handed to `taps` as layer `layer` where there
+/// are taps. Without taps a ReLU is fused into the convolution where the kernels allow.
+pub(crate) fn conv_activation(
+    conv: &Conv2d,
+    x: Tensor<4>,
+    activation: crate::Activation,
+    layer: &str,
+    taps: &mut Taps<'_>,
+) -> Tensor<4> {
+    match taps {
+        None if activation == crate::Activation::Relu => conv2d(conv, x, true),
+        None => activation.forward(conv2d(conv, x, false)),
+        Some(tap) => {
+            let pre = conv2d(conv, x, false);
+            let post = activation.forward(pre.clone());
+            tap(layer, &pre, &post);
+            post
         }
-        _ => conv.forward(x),
     }
 }
 
-/// The padding of `conv` where the flex kernel computes it on `x`: stride 1, no dilation or
-/// groups, symmetric explicit (or no) padding, and `x` an `f32` tensor on the flex backend.
+/// The padding of `conv` where the host kernels compute it on `x`: stride 1, no dilation or
+/// groups, symmetric explicit (or no) padding, and `x` an `f32` tensor on a CPU backend.
 fn stride1_padding(conv: &Conv2d, x: &Tensor<4>) -> Option<[usize; 2]> {
     let padding = match conv.padding {
         PaddingConfig2d::Explicit(t, l, b, r) if t == b && l == r => [t, l],
@@ -57,84 +81,6 @@ fn stride1_padding(conv: &Conv2d, x: &Tensor<4>) -> Option<[usize; 2]> {
     };
     let plain = conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
     (plain && crate::kernels::supported(x)).then_some(padding)
-}
-
-/// The patch matrix of a stride-1 convolution with zero padding `[ph, pw]` and `[kh, kw]` taps
-/// of `x` (`[N, C, H, W]`, contiguous), for an output of `oh × ow`: `[C·kh·kw, N·oh·ow]`, row
-/// `(c, ky, kx)` holding, for each image in turn, channel `c` shifted by `(ky − ph, kx − pw)`.
-#[cfg(any(feature = "flex", feature = "ndarray"))]
-pub(crate) fn patches_host(
-    x: &[f32],
-    [n, c, h, w]: [usize; 4],
-    [kh, kw]: [usize; 2],
-    [ph, pw]: [usize; 2],
-    [oh, ow]: [usize; 2],
-) -> Vec<f32> {
-    let ohw = oh * ow;
-    let mut cols = vec![0.0f32; c * kh * kw * n * ohw];
-    if ohw == 0 {
-        return cols;
-    }
-    for (r, row) in cols.chunks_exact_mut(n * ohw).enumerate() {
-        let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
-        // Output columns whose input column `ox + kx − pw` lies inside the image.
-        let x0 = pw.saturating_sub(kx).min(ow);
-        let x1 = (w + pw).saturating_sub(kx).clamp(x0, ow);
-        for (b, image) in row.chunks_exact_mut(ohw).enumerate() {
-            let plane = &x[(b * c + ci) * h * w..(b * c + ci + 1) * h * w];
-            for (oy, out) in image.chunks_exact_mut(ow).enumerate() {
-                let iy = (oy + ky).wrapping_sub(ph);
-                if iy < h && x0 < x1 {
-                    let src = &plane[iy * w..(iy + 1) * w];
-                    out[x0..x1].copy_from_slice(&src[x0 + kx - pw..x1 + kx - pw]);
-                }
-            }
-        }
-    }
-    cols
-}
-
-/// The adjoint of [`patches_host`] (col2im): a patch-matrix gradient `[C·kh·kw, N, oh, ow]`
-/// folded back into the image's gradient `[N, C, H, W]`, each tap's contributions added in a
-/// fixed order (taps in row order, then positions), so the result is the same bits every time.
-#[cfg(feature = "ndarray")]
-pub(crate) fn fold_host(
-    cols: &[f32],
-    [n, c, h, w]: [usize; 4],
-    [kh, kw]: [usize; 2],
-    [ph, pw]: [usize; 2],
-    [oh, ow]: [usize; 2],
-) -> Vec<f32> {
-    use rayon::prelude::*;
-    let ohw = oh * ow;
-    let mut out = vec![0.0f32; n * c * h * w];
-    if ohw == 0 || h * w == 0 {
-        return out;
-    }
-    out.par_chunks_mut(h * w)
-        .enumerate()
-        .for_each(|(plane, dst)| {
-            let (b, ci) = (plane / c, plane % c);
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let r = (ci * kh + ky) * kw + kx;
-                    let src = &cols[(r * n + b) * ohw..(r * n + b + 1) * ohw];
-                    // Output columns whose input column `ox + kx − pw` lies inside the image.
-                    let x0 = pw.saturating_sub(kx).min(ow);
-                    let x1 = (w + pw).saturating_sub(kx).clamp(x0, ow);
-                    for (oy, s) in src.chunks_exact(ow).enumerate() {
-                        let iy = (oy + ky).wrapping_sub(ph);
-                        if iy < h && x0 < x1 {
-                            let d = &mut dst[iy * w..(iy + 1) * w];
-                            for ox in x0..x1 {
-                                d[ox + kx - pw] += s[ox];
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    out
 }
 
 /// The convolution of a single-channel batch as a matrix product over shifted copies.

@@ -2,11 +2,11 @@
 //! extension with their own backward passes:
 //!
 //! - 2×2 max-pooling (see `pool.rs`);
-//! - a stride-1 convolution whose weight gradient is one matrix product with the batch's patch
-//!   matrix (see `fastconv.rs`), where Burn computes it as another convolution with the batch as
-//!   channels and the output map as the kernel. On flex its forward pass and input gradient are
-//!   flex's own; on ndarray, whose convolution backward is a direct loop, the input gradient is a
-//!   matrix product too, folded back into the image (col2im). The bias gradient is Burn's sum.
+//! - stride-1 convolutions, optionally with the ReLU that follows them fused in, computed image
+//!   by image on the host as matrix products over each image's patch matrix, with the weight,
+//!   bias and input gradients in one backward pass (see `conv_host.rs`). Burn's flex computes
+//!   the weight gradient as a convolution with the batch as channels and the output map as the
+//!   kernel, ndarray every convolution as a direct loop.
 //!
 //! Everything here is used only for `f32` tensors on the flex and ndarray backends
 //! ([`supported`]); other backends (wgpu) take Burn's path. Without the `flex` and `ndarray`
@@ -22,8 +22,10 @@ pub(crate) use none::*;
 #[allow(deprecated)] // burn's NdArray backend, deprecated upstream, is still ours to speed up
 mod imp {
     use burn::backend::tensor::FloatTensor;
-    use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension};
-    use burn::tensor::{DType, Shape, Tensor, TensorData};
+    use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
+    use burn::tensor::{DType, Tensor};
+
+    use crate::conv_host::ConvShape;
 
     /// The extension: forward kernels and the backward kernels their autodiff versions call.
     #[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"), Autodiff)]
@@ -33,288 +35,199 @@ mod imp {
         /// Gradient of the input of [`CpuKernels::max_pool2x2`] given its output's gradient.
         fn max_pool2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>)
         -> FloatTensor<Self>;
-        /// Convolution with stride 1, no dilation or groups, zero padding `padding`.
+        /// Convolution with stride 1, no dilation or groups, zero padding `padding`, followed by
+        /// a ReLU where `relu`.
         fn conv2d_s1(
             x: FloatTensor<Self>,
             weight: FloatTensor<Self>,
             bias: FloatTensor<Self>,
             padding: [usize; 2],
-        ) -> FloatTensor<Self>;
-        /// Weight gradient of [`CpuKernels::conv2d_s1`] for a kernel of `kernel` taps, given
-        /// the output gradient as rows `[O, N·OH·OW]` (see [`grad_rows`]).
-        fn conv2d_s1_weight_grad(
-            x: FloatTensor<Self>,
-            grad_rows: FloatTensor<Self>,
-            kernel: [usize; 2],
-            padding: [usize; 2],
-        ) -> FloatTensor<Self>;
-        /// Input gradient of [`CpuKernels::conv2d_s1`] given the output gradient `grad`
-        /// (`[N, O, OH, OW]`); `x` is the input (for its shape).
-        fn conv2d_s1_input_grad(
-            x: FloatTensor<Self>,
-            weight: FloatTensor<Self>,
-            grad: FloatTensor<Self>,
-            padding: [usize; 2],
+            relu: bool,
         ) -> FloatTensor<Self>;
     }
 
-    /// The options of a stride-1 convolution with `padding`.
-    pub(super) fn options(padding: [usize; 2]) -> burn::tensor::ops::ConvOptions<2> {
-        burn::tensor::ops::ConvOptions::new([1, 1], padding, [1, 1], 1)
+    /// A CPU backend's tensors as host values: read in place where the layout allows, built
+    /// from owned values.
+    pub(super) trait Host: Backend {
+        /// `f` of the tensor's values in row-major order.
+        fn with_values<T>(t: &FloatTensor<Self>, f: impl FnOnce(&[f32]) -> T) -> T;
+        /// A tensor of `values` with `shape`.
+        fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FloatTensor<Self>;
     }
 
-    /// A convolution's output gradient `[N, O, OH, OW]` as one row per output channel,
-    /// `[O, N·OH·OW]`: the layout of both its weight and its bias gradient (Burn's bias gradient
-    /// sums these rows).
-    pub(super) fn grad_rows<B: Backend>(grad: FloatTensor<B>) -> FloatTensor<B> {
-        use burn::backend::TensorMetadata;
-        let [n, o, h, w] = grad.shape().dims();
-        B::float_reshape(B::float_swap_dims(grad, 0, 1), Shape::new([o, n * h * w]))
-    }
-
-    /// The output size of a stride-1 convolution of an `h × w` map with `kernel` and `padding`.
-    fn output_size([h, w]: [usize; 2], kernel: [usize; 2], padding: [usize; 2]) -> [usize; 2] {
-        [
-            h + 2 * padding[0] + 1 - kernel[0],
-            w + 2 * padding[1] + 1 - kernel[1],
-        ]
-    }
-
-    /// The weight gradient as one matrix product: `grad_rows` `[O, N·OH·OW]` times the
-    /// transposed patch matrix of `x` (`[N, C, H, W]` on the host).
-    fn weight_grad<B: Backend>(
-        x: &[f32],
-        [n, c, h, w]: [usize; 4],
-        grad_rows: FloatTensor<B>,
-        kernel: [usize; 2],
+    /// The sizes of the convolution of `x` by `weight`.
+    fn conv_shape<B: Backend>(
+        x: &FloatTensor<B>,
+        weight: &FloatTensor<B>,
         padding: [usize; 2],
+    ) -> ConvShape {
+        let [o, _, kh, kw] = weight.shape().dims();
+        ConvShape {
+            input: x.shape().dims(),
+            out_channels: o,
+            kernel: [kh, kw],
+            padding,
+        }
+    }
+
+    fn host_max_pool2x2<B: Host>(x: FloatTensor<B>) -> FloatTensor<B> {
+        let [n, c, h, w] = x.shape().dims();
+        let out = B::with_values(&x, |x| crate::pool::forward_host(x, h, w));
+        B::tensor(out, vec![n, c, h / 2, w / 2])
+    }
+
+    fn host_max_pool2x2_backward<B: Host>(
+        x: FloatTensor<B>,
+        grad: FloatTensor<B>,
     ) -> FloatTensor<B> {
-        use burn::backend::TensorMetadata;
-        let o = grad_rows.shape()[0];
-        let device = grad_rows.device();
-        let [oh, ow] = output_size([h, w], kernel, padding);
-        let cols = crate::fastconv::patches_host(x, [n, c, h, w], kernel, padding, [oh, ow]);
-        let cols = B::float_from_data(
-            TensorData::new(cols, [c * kernel[0] * kernel[1], n * oh * ow]),
-            &device,
-        );
-        let dw = B::float_matmul(grad_rows, B::float_transpose(cols));
-        B::float_reshape(dw, Shape::new([o, c, kernel[0], kernel[1]]))
+        let dims = x.shape().dims::<4>();
+        let out = B::with_values(&grad, |grad| {
+            B::with_values(&x, |x| {
+                crate::pool::backward_host(x, grad, dims[2], dims[3])
+            })
+        });
+        B::tensor(out, dims.to_vec())
+    }
+
+    fn host_conv2d_s1<B: Host>(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: FloatTensor<B>,
+        padding: [usize; 2],
+        relu: bool,
+    ) -> FloatTensor<B> {
+        let s = conv_shape::<B>(&x, &weight, padding);
+        let out = B::with_values(&x, |x| {
+            B::with_values(&weight, |w| {
+                B::with_values(&bias, |b| crate::conv_host::forward(x, w, b, &s, relu))
+            })
+        });
+        B::tensor(out, s.output().to_vec())
+    }
+
+    #[allow(clippy::type_complexity)]
+    /// Gradients `(input, weight, bias)` of [`CpuKernels::conv2d_s1`] given its output's gradient
+    /// `grad`; `output` is its output where the ReLU was fused. The input's only where
+    /// `input_grad`. (Not part of the extension: only its autodiff version calls it.)
+    pub(super) fn host_conv2d_s1_backward<B: Host>(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        output: Option<FloatTensor<B>>,
+        grad: FloatTensor<B>,
+        padding: [usize; 2],
+        input_grad: bool,
+    ) -> (Option<FloatTensor<B>>, FloatTensor<B>, FloatTensor<B>) {
+        let s = conv_shape::<B>(&x, &weight, padding);
+        let (dx, dw, db) = B::with_values(&x, |x| {
+            B::with_values(&weight, |w| {
+                B::with_values(&grad, |g| match &output {
+                    Some(y) => B::with_values(y, |y| {
+                        crate::conv_host::backward(x, w, Some(y), g, &s, input_grad)
+                    }),
+                    None => crate::conv_host::backward(x, w, None, g, &s, input_grad),
+                })
+            })
+        });
+        (
+            dx.map(|dx| B::tensor(dx, s.input.to_vec())),
+            B::tensor(dw, weight.shape().to_vec()),
+            B::tensor(db, vec![s.out_channels]),
+        )
+    }
+
+    /// Every backend's kernels are the host functions above.
+    macro_rules! host_kernels {
+        ($backend:ty) => {
+            impl CpuKernels for $backend {
+                fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+                    super::host_max_pool2x2::<Self>(x)
+                }
+
+                fn max_pool2x2_backward(
+                    x: FloatTensor<Self>,
+                    grad: FloatTensor<Self>,
+                ) -> FloatTensor<Self> {
+                    super::host_max_pool2x2_backward::<Self>(x, grad)
+                }
+
+                fn conv2d_s1(
+                    x: FloatTensor<Self>,
+                    weight: FloatTensor<Self>,
+                    bias: FloatTensor<Self>,
+                    padding: [usize; 2],
+                    relu: bool,
+                ) -> FloatTensor<Self> {
+                    super::host_conv2d_s1::<Self>(x, weight, bias, padding, relu)
+                }
+            }
+        };
     }
 
     #[cfg(feature = "flex")]
     mod flex {
         use burn::backend::Flex;
         use burn::backend::flex::FlexTensor;
-        use burn::backend::ops::ModuleOps;
         use burn::backend::tensor::FloatTensor;
         use burn::tensor::TensorData;
 
-        use super::{CpuKernels, options, weight_grad};
+        use super::{CpuKernels, Host};
 
-        /// A contiguous copy (or the tensor itself) and its four dimensions.
-        fn contiguous(t: &FlexTensor) -> (FlexTensor, [usize; 4]) {
-            let t = t.to_contiguous();
-            let s = t.layout().shape();
-            let dims = [s[0], s[1], s[2], s[3]];
-            (t, dims)
-        }
-
-        impl CpuKernels for Flex {
-            fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
-                let (x, [n, c, h, w]) = contiguous(&x);
-                let out = crate::pool::forward_host(x.storage::<f32>(), h, w);
-                FlexTensor::from_data(TensorData::new(out, [n, c, h / 2, w / 2]))
+        impl Host for Flex {
+            fn with_values<T>(t: &FloatTensor<Self>, f: impl FnOnce(&[f32]) -> T) -> T {
+                f(t.to_contiguous().storage::<f32>())
             }
 
-            fn max_pool2x2_backward(
-                x: FloatTensor<Self>,
-                grad: FloatTensor<Self>,
-            ) -> FloatTensor<Self> {
-                let (x, dims) = contiguous(&x);
-                let (grad, _) = contiguous(&grad);
-                let [_, _, h, w] = dims;
-                let out =
-                    crate::pool::backward_host(x.storage::<f32>(), grad.storage::<f32>(), h, w);
-                FlexTensor::from_data(TensorData::new(out, dims))
-            }
-
-            fn conv2d_s1(
-                x: FloatTensor<Self>,
-                weight: FloatTensor<Self>,
-                bias: FloatTensor<Self>,
-                padding: [usize; 2],
-            ) -> FloatTensor<Self> {
-                Self::conv2d(x, weight, Some(bias), options(padding))
-            }
-
-            fn conv2d_s1_weight_grad(
-                x: FloatTensor<Self>,
-                grad_rows: FloatTensor<Self>,
-                kernel: [usize; 2],
-                padding: [usize; 2],
-            ) -> FloatTensor<Self> {
-                let (x, dims) = contiguous(&x);
-                weight_grad::<Self>(x.storage::<f32>(), dims, grad_rows, kernel, padding)
-            }
-
-            fn conv2d_s1_input_grad(
-                x: FloatTensor<Self>,
-                weight: FloatTensor<Self>,
-                grad: FloatTensor<Self>,
-                padding: [usize; 2],
-            ) -> FloatTensor<Self> {
-                // flex's own transposed convolution is faster here than a matrix product.
-                Self::conv2d_x_backward(x, weight, grad, options(padding))
+            fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FloatTensor<Self> {
+                FlexTensor::from_data(TensorData::new(values, shape))
             }
         }
+
+        host_kernels!(Flex);
     }
 
     #[cfg(feature = "ndarray")]
     mod ndarray {
         #![allow(deprecated)]
 
+        use burn::backend::NdArray;
         use burn::backend::ndarray::NdArrayTensor;
-        use burn::backend::ops::FloatTensorOps;
         use burn::backend::tensor::FloatTensor;
-        use burn::backend::{NdArray, TensorMetadata};
-        use burn::tensor::{Shape, TensorData};
+        use burn::tensor::TensorData;
 
-        use super::{CpuKernels, output_size, weight_grad};
+        use super::{CpuKernels, Host};
 
-        /// `f` of an `f32` tensor's values in row-major order (borrowed where the array is in
-        /// that layout, else copied) and its four dimensions. ndarray's own `into_data` copies
-        /// element by element whenever the array is shared, which autodiff's saved tensors are.
-        fn with_host<T>(t: &NdArrayTensor, f: impl FnOnce(&[f32], [usize; 4]) -> T) -> T {
-            let s = t.shape();
-            let dims = [s[0], s[1], s[2], s[3]];
-            let NdArrayTensor::F32(storage) = t else {
-                unreachable!("the kernels are used for f32 tensors only")
-            };
-            let view = storage.view();
-            match view.as_slice() {
-                Some(values) => f(values, dims),
-                None => f(&view.iter().copied().collect::<Vec<f32>>(), dims),
+        impl Host for NdArray {
+            /// Borrowed where the array is laid out row-major, else copied. ndarray's own
+            /// `into_data` copies element by element whenever the array is shared, which
+            /// autodiff's saved tensors are.
+            fn with_values<T>(t: &FloatTensor<Self>, f: impl FnOnce(&[f32]) -> T) -> T {
+                let NdArrayTensor::F32(storage) = t else {
+                    unreachable!("the kernels are used for f32 tensors only")
+                };
+                let view = storage.view();
+                match view.as_slice() {
+                    Some(values) => f(values),
+                    None => f(&view.iter().copied().collect::<Vec<f32>>()),
+                }
+            }
+
+            fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FloatTensor<Self> {
+                NdArrayTensor::from_data(TensorData::new(values, shape))
             }
         }
 
-        /// The values of an `f32` tensor, owned, and its four dimensions.
-        fn host(t: &NdArrayTensor) -> (Vec<f32>, [usize; 4]) {
-            with_host(t, |v, dims| (v.to_vec(), dims))
-        }
-
-        impl CpuKernels for NdArray {
-            fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
-                with_host(&x, |x, [n, c, h, w]| {
-                    let out = crate::pool::forward_host(x, h, w);
-                    NdArrayTensor::from_data(TensorData::new(out, [n, c, h / 2, w / 2]))
-                })
-            }
-
-            fn max_pool2x2_backward(
-                x: FloatTensor<Self>,
-                grad: FloatTensor<Self>,
-            ) -> FloatTensor<Self> {
-                // Both read in place where they are laid out row-major (no copies).
-                with_host(&grad, |grad, _| {
-                    with_host(&x, |x, dims| {
-                        let out = crate::pool::backward_host(x, grad, dims[2], dims[3]);
-                        NdArrayTensor::from_data(TensorData::new(out, dims))
-                    })
-                })
-            }
-
-            fn conv2d_s1(
-                x: FloatTensor<Self>,
-                weight: FloatTensor<Self>,
-                bias: FloatTensor<Self>,
-                padding: [usize; 2],
-            ) -> FloatTensor<Self> {
-                // ndarray's direct convolution is slow, and its output is channels-last, which
-                // every later host copy pays for: the patch matrix times the weights instead,
-                // laid out `[N, O, OH, OW]` with the bias added on the way.
-                let [o, c, kh, kw] = weight.shape().dims();
-                let device = weight.device();
-                let (cols, [n, oh, ow]) = with_host(&x, |x, [n, c_in, h, w]| {
-                    debug_assert_eq!(c_in, c);
-                    let [oh, ow] = output_size([h, w], [kh, kw], padding);
-                    let cols =
-                        crate::fastconv::patches_host(x, [n, c, h, w], [kh, kw], padding, [oh, ow]);
-                    (cols, [n, oh, ow])
-                });
-                let cols = Self::float_from_data(
-                    TensorData::new(cols, [c * kh * kw, n * oh * ow]),
-                    &device,
-                );
-                let w2 = Self::float_reshape(weight, Shape::new([o, c * kh * kw]));
-                let y = Self::float_matmul(w2, cols);
-                let (bias, _) = host(&Self::float_reshape(bias, Shape::new([o, 1, 1, 1])));
-                with_host(
-                    &Self::float_reshape(y, Shape::new([o, n, oh, ow])),
-                    |y, _| {
-                        let ohw = oh * ow;
-                        let mut out = vec![0.0f32; n * o * ohw];
-                        for (k, dst) in out.chunks_exact_mut(ohw).enumerate() {
-                            let (b, oc) = (k / o, k % o);
-                            let src = &y[(oc * n + b) * ohw..(oc * n + b + 1) * ohw];
-                            for (d, s) in dst.iter_mut().zip(src) {
-                                *d = s + bias[oc];
-                            }
-                        }
-                        NdArrayTensor::from_data(TensorData::new(out, [n, o, oh, ow]))
-                    },
-                )
-            }
-
-            fn conv2d_s1_weight_grad(
-                x: FloatTensor<Self>,
-                grad_rows: FloatTensor<Self>,
-                kernel: [usize; 2],
-                padding: [usize; 2],
-            ) -> FloatTensor<Self> {
-                with_host(&x, |x, dims| {
-                    weight_grad::<Self>(x, dims, grad_rows, kernel, padding)
-                })
-            }
-
-            fn conv2d_s1_input_grad(
-                x: FloatTensor<Self>,
-                weight: FloatTensor<Self>,
-                grad: FloatTensor<Self>,
-                padding: [usize; 2],
-            ) -> FloatTensor<Self> {
-                // ndarray's transposed convolution is a direct loop; as a matrix product, the
-                // patch-matrix gradient `Wᵀ·G` (`[C·kh·kw, N·OH·OW]`) is folded into the image.
-                let [n, c, h, w] = x.shape().dims();
-                let [o, _, kh, kw] = weight.shape().dims();
-                let [_, _, oh, ow] = grad.shape().dims();
-                debug_assert_eq!([oh, ow], output_size([h, w], [kh, kw], padding));
-                let rows = super::grad_rows::<Self>(grad);
-                let wt = Self::float_transpose(Self::float_reshape(
-                    weight,
-                    Shape::new([o, c * kh * kw]),
-                ));
-                let cols = Self::float_matmul(wt, rows);
-                let cols = Self::float_reshape(cols, Shape::new([c * kh * kw, n, oh, ow]));
-                with_host(&cols, |cols, _| {
-                    let dx =
-                        crate::fastconv::fold_host(cols, [n, c, h, w], [kh, kw], padding, [oh, ow]);
-                    NdArrayTensor::from_data(TensorData::new(dx, [n, c, h, w]))
-                })
-            }
-        }
+        host_kernels!(NdArray);
     }
 
     mod autodiff {
-        use super::{CpuKernels, grad_rows};
+        use super::{CpuKernels, Host, host_conv2d_s1_backward};
+        use burn::backend::Backend;
         use burn::backend::autodiff::checkpoint::base::Checkpointer;
         use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
         use burn::backend::autodiff::grads::Gradients;
         use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
         use burn::backend::autodiff::{Autodiff, NodeId};
         use burn::backend::tensor::FloatTensor;
-        use burn::backend::{Backend, TensorMetadata};
-        use burn::tensor::Shape;
 
         #[derive(Debug)]
         struct Pool;
@@ -338,9 +251,9 @@ mod imp {
         #[derive(Debug)]
         struct Conv;
 
-        impl<B: Backend + CpuKernels> Backward<B, 3> for Conv {
-            /// Input, weight, kernel size and padding.
-            type State = (NodeId, NodeId, [usize; 2], [usize; 2]);
+        impl<B: Backend + CpuKernels + Host> Backward<B, 3> for Conv {
+            /// Input, weight, the output where the ReLU is fused, and the padding.
+            type State = (NodeId, NodeId, Option<B::FloatTensorPrimitive>, [usize; 2]);
 
             fn backward(
                 self,
@@ -350,33 +263,31 @@ mod imp {
             ) {
                 let [node_x, node_weight, node_bias] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
-                let (x_state, weight_state, kernel, padding) = ops.state;
+                let (x_state, weight_state, output, padding) = ops.state;
                 let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
                 let weight =
                     checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
-                if let Some(node) = node_x {
-                    let g = B::conv2d_s1_input_grad(x.clone(), weight, grad.clone(), padding);
-                    grads.register::<B>(node.id, g);
-                }
-                if node_weight.is_none() && node_bias.is_none() {
-                    return;
-                }
-                // Laid out once for both parameter gradients.
-                let rows = grad_rows::<B>(grad);
-                if let Some(node) = node_bias {
-                    // As Burn's convolution does: the sum over the batch and the output map.
-                    let o = rows.shape()[0];
-                    let g = B::float_sum_dim(rows.clone(), 1);
-                    grads.register::<B>(node.id, B::float_reshape(g, Shape::new([o])));
+                let (dx, dw, db) = host_conv2d_s1_backward::<B>(
+                    x,
+                    weight,
+                    output,
+                    grad,
+                    padding,
+                    node_x.is_some(),
+                );
+                if let (Some(node), Some(dx)) = (node_x, dx) {
+                    grads.register::<B>(node.id, dx);
                 }
                 if let Some(node) = node_weight {
-                    let g = B::conv2d_s1_weight_grad(x, rows, kernel, padding);
-                    grads.register::<B>(node.id, g);
+                    grads.register::<B>(node.id, dw);
+                }
+                if let Some(node) = node_bias {
+                    grads.register::<B>(node.id, db);
                 }
             }
         }
 
-        impl<B: Backend + CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
+        impl<B: Backend + CpuKernels + Host, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
             fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
                 match Pool.prepare::<C>([x.node()]).compute_bound().stateful() {
                     OpsKind::Tracked(mut prep) => {
@@ -404,8 +315,8 @@ mod imp {
                 weight: FloatTensor<Self>,
                 bias: FloatTensor<Self>,
                 padding: [usize; 2],
+                relu: bool,
             ) -> FloatTensor<Self> {
-                let [_, _, kh, kw] = weight.shape().dims();
                 let nodes = [x.node(), weight.node(), bias.node()];
                 match Conv.prepare::<C>(nodes).compute_bound().stateful() {
                     OpsKind::Tracked(mut prep) => {
@@ -416,45 +327,20 @@ mod imp {
                             weight.into_primitive(),
                             bias.into_primitive(),
                             padding,
+                            relu,
                         );
-                        prep.finish((x_state, weight_state, [kh, kw], padding), out)
+                        // The ReLU's gradient passes where its output is positive.
+                        let saved = relu.then(|| out.clone());
+                        prep.finish((x_state, weight_state, saved, padding), out)
                     }
                     OpsKind::UnTracked(prep) => prep.finish(B::conv2d_s1(
                         x.into_primitive(),
                         weight.into_primitive(),
                         bias.into_primitive(),
                         padding,
+                        relu,
                     )),
                 }
-            }
-
-            fn conv2d_s1_weight_grad(
-                x: FloatTensor<Self>,
-                grad_rows: FloatTensor<Self>,
-                kernel: [usize; 2],
-                padding: [usize; 2],
-            ) -> FloatTensor<Self> {
-                // As `max_pool2x2_backward`: a constant when called directly.
-                FloatTensor::<Self>::new(B::conv2d_s1_weight_grad(
-                    x.into_primitive(),
-                    grad_rows.into_primitive(),
-                    kernel,
-                    padding,
-                ))
-            }
-
-            fn conv2d_s1_input_grad(
-                x: FloatTensor<Self>,
-                weight: FloatTensor<Self>,
-                grad: FloatTensor<Self>,
-                padding: [usize; 2],
-            ) -> FloatTensor<Self> {
-                FloatTensor::<Self>::new(B::conv2d_s1_input_grad(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    grad.into_primitive(),
-                    padding,
-                ))
             }
         }
     }
@@ -477,18 +363,20 @@ mod imp {
         Tensor::from_dispatch(<Dispatch as CpuKernels>::max_pool2x2(x.into_dispatch()))
     }
 
-    /// Stride-1 convolution with a bias (see `fastconv.rs`).
+    /// Stride-1 convolution with a bias, followed by a ReLU where `relu` (see `conv_host.rs`).
     pub(crate) fn conv2d_s1(
         x: Tensor<4>,
         weight: Tensor<4>,
         bias: Tensor<1>,
         padding: [usize; 2],
+        relu: bool,
     ) -> Tensor<4> {
         Tensor::from_dispatch(<Dispatch as CpuKernels>::conv2d_s1(
             x.into_dispatch(),
             weight.into_dispatch(),
             bias.into_dispatch(),
             padding,
+            relu,
         ))
     }
 }
@@ -505,7 +393,13 @@ mod none {
         unreachable!("only used where `supported` holds")
     }
 
-    pub(crate) fn conv2d_s1(_: Tensor<4>, _: Tensor<4>, _: Tensor<1>, _: [usize; 2]) -> Tensor<4> {
+    pub(crate) fn conv2d_s1(
+        _: Tensor<4>,
+        _: Tensor<4>,
+        _: Tensor<1>,
+        _: [usize; 2],
+        _: bool,
+    ) -> Tensor<4> {
         unreachable!("only used where `supported` holds")
     }
 }
@@ -618,40 +512,92 @@ mod tests {
     }
 
     fn convolution_on(dev: &burn::tensor::Device, name: &str) {
-        // 3×3 "same", 5×3 with padding (2, 1), and 3×3 without padding.
-        for (kernel, padding) in [
-            ([3, 3], PaddingConfig2d::Explicit(1, 1, 1, 1)),
-            ([5, 3], PaddingConfig2d::Explicit(2, 1, 2, 1)),
-            ([3, 3], PaddingConfig2d::Valid),
+        // 3×3 "same", 5×3 with padding (2, 1), 3×3 without padding, and one input channel.
+        for (channels, kernel, padding) in [
+            ([5, 7], [3, 3], PaddingConfig2d::Explicit(1, 1, 1, 1)),
+            ([5, 7], [5, 3], PaddingConfig2d::Explicit(2, 1, 2, 1)),
+            ([5, 7], [3, 3], PaddingConfig2d::Valid),
+            ([1, 4], [3, 3], PaddingConfig2d::Explicit(1, 1, 1, 1)),
         ] {
-            let conv = Conv2dConfig::new([5, 7], kernel)
+            let conv = Conv2dConfig::new(channels, kernel)
                 .with_padding(padding.clone())
                 .init(dev);
-            let x = Tensor::<4>::random([3, 5, 9, 11], Distribution::Default, dev).require_grad();
+            let dims = [3, channels[0], 9, 11];
+            let x = Tensor::<4>::random(dims, Distribution::Default, dev).require_grad();
             assert!(super::supported(&x));
-            let fast = crate::fastconv::conv2d(&conv, x.clone());
+            let fast = crate::fastconv::conv2d(&conv, x.clone(), false);
             let burn = conv.forward(x.clone());
-            // On flex the forward pass is Burn's own kernel: the same bits. On ndarray it is a
-            // matrix product over the patch matrix: another summation order.
-            let what = format!("{name} {padding:?}");
-            let (gf, gb) = compare_and_backward(fast, burn, name == "flex", &what);
+            // A matrix product over each image's patch matrix: another summation order than
+            // Burn's, so equal to float precision.
+            let what = format!("{name} {channels:?} {padding:?}");
+            let (gf, gb) = compare_and_backward(fast, burn, false, &what);
             let (xf, xb) = (x.grad(&gf).unwrap(), x.grad(&gb).unwrap());
-            if name == "flex" {
-                // flex's own transposed convolution: the same bits.
-                assert_eq!(bits(xf), bits(xb), "{what}");
-            } else {
-                // A matrix product folded back: another summation order.
-                close(xf, xb, &format!("{what}: input gradients"));
-            }
-            // The bias's: the same sum as Burn's.
+            close(xf, xb, &format!("{what}: input gradients"));
             let bias = conv.bias.as_ref().unwrap().val();
-            assert_eq!(bits(bias.grad(&gf).unwrap()), bits(bias.grad(&gb).unwrap()));
-            // The weight's: another summation order, so equal to float precision.
+            let (bf, bb) = (bias.grad(&gf).unwrap(), bias.grad(&gb).unwrap());
+            close(bf.reshape([1, 1, 1, -1]), bb.reshape([1, 1, 1, -1]), &what);
             let (wf, wb) = (
                 conv.weight.val().grad(&gf).unwrap(),
                 conv.weight.val().grad(&gb).unwrap(),
             );
             close(wf, wb, &format!("{what}: weight gradients"));
         }
+    }
+
+    #[test]
+    fn a_fused_relu_is_the_relu_after_the_convolution_bit_for_bit() {
+        for (name, dev) in cpu_devices() {
+            let conv = Conv2dConfig::new([4, 6], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(&dev);
+            let mut values = ties([2, 4, 6, 5]);
+            values[3] = 0.5; // no NaN: it would reach every gradient
+            let x =
+                Tensor::<4>::from_data(TensorData::new(values, [2, 4, 6, 5]), &dev).require_grad();
+            let fused = crate::fastconv::conv2d(&conv, x.clone(), true);
+            let after =
+                burn::tensor::activation::relu(crate::fastconv::conv2d(&conv, x.clone(), false));
+            let (gf, ga) = compare_and_backward(fused, after, true, name);
+            assert_eq!(
+                bits(x.grad(&gf).unwrap()),
+                bits(x.grad(&ga).unwrap()),
+                "{name}"
+            );
+            let w = conv.weight.val();
+            assert_eq!(
+                bits(w.grad(&gf).unwrap()),
+                bits(w.grad(&ga).unwrap()),
+                "{name}"
+            );
+            let b = conv.bias.as_ref().unwrap().val();
+            assert_eq!(
+                bits(b.grad(&gf).unwrap()),
+                bits(b.grad(&ga).unwrap()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_convolution_gives_the_same_bits_on_one_thread_and_on_several() {
+        let dev = device().autodiff();
+        let conv = Conv2dConfig::new([3, 5], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&dev);
+        let x = Tensor::<4>::random([13, 3, 8, 8], Distribution::Default, &dev).require_grad();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let y = crate::fastconv::conv2d(&conv, x.clone(), true);
+                let g = (y.clone() * y.clone()).sum().backward();
+                let w = conv.weight.val().grad(&g).unwrap();
+                let dx = x.grad(&g).unwrap();
+                (bits(y.detach()), bits(w), bits(dx))
+            })
+        };
+        assert_eq!(run(1), run(3));
     }
 }

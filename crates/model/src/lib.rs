@@ -17,11 +17,15 @@
 //!
 //! Models are backend-agnostic: they take a `burn::tensor::Device`.
 
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+mod conv_host;
 mod convbn;
 mod fastconv;
 pub mod features;
 mod kernels;
 mod layers;
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+mod matmul;
 mod plain;
 mod pool;
 pub mod pytorch;

@@ -6,6 +6,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
+use crate::fastconv::{Taps, conv_activation};
 use crate::layers::{LayerInfo, conv_info, linear_info};
 use crate::{Activation, Classifier, ModelError, Tap};
 
@@ -114,17 +115,15 @@ impl PlainCnnConfig {
 }
 
 impl PlainCnn {
-    fn run(
-        &self,
-        images: Tensor<4>,
-        mut tap: impl FnMut(usize, &Tensor<4>, &Tensor<4>),
-    ) -> Tensor<2> {
+    fn run(&self, images: Tensor<4>, mut taps: Taps<'_>) -> Tensor<2> {
         let mut x = images;
         for (i, conv) in self.convs.iter().enumerate() {
-            let pre = crate::fastconv::conv2d(conv, x);
-            let post = self.activation.forward(pre.clone());
-            tap(i, &pre, &post);
-            x = post;
+            let name = if taps.is_some() {
+                format!("convs.{i}")
+            } else {
+                String::new()
+            };
+            x = conv_activation(conv, x, self.activation, &name, &mut taps);
         }
         let [n, c, _, _] = x.dims();
         let pooled = x.mean_dim(3).mean_dim(2).reshape([n, c]);
@@ -134,18 +133,21 @@ impl PlainCnn {
 
 impl Classifier for PlainCnn {
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.run(images, |_, _, _| {})
+        self.run(images, None)
     }
 
     fn forward_taps(&self, images: Tensor<4>) -> (Tensor<2>, Vec<Tap>) {
         let mut taps = Vec::with_capacity(self.convs.len());
-        let logits = self.run(images, |i, pre, post| {
-            taps.push(Tap {
-                layer: format!("convs.{i}"),
-                pre: pre.clone(),
-                post: post.clone(),
-            })
-        });
+        let logits = self.run(
+            images,
+            Some(&mut |layer: &str, pre: &Tensor<4>, post: &Tensor<4>| {
+                taps.push(Tap {
+                    layer: layer.to_string(),
+                    pre: pre.clone(),
+                    post: post.clone(),
+                })
+            }),
+        );
         (logits, taps)
     }
 

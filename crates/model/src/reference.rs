@@ -8,6 +8,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::fastconv::{Taps, conv_activation};
 use crate::layers::{LayerInfo, conv_info, linear_info};
 use crate::{Activation, Classifier, ModelError, Tap};
 
@@ -112,45 +113,43 @@ impl RefCnnConfig {
 }
 
 impl RefCnn {
-    fn run(
-        &self,
-        images: Tensor<4>,
-        mut tap: impl FnMut(&str, &Tensor<4>, &Tensor<4>),
-    ) -> Tensor<2> {
-        let pre1 = crate::fastconv::conv2d(&self.conv1, images);
-        let post1 = relu(pre1.clone());
-        tap("conv1", &pre1, &post1);
-        let pre2 = crate::fastconv::conv2d(&self.conv2, crate::pool::max_pool2d(&self.pool, post1));
-        let post2 = relu(pre2.clone());
-        tap("conv2", &pre2, &post2);
+    fn run(&self, images: Tensor<4>, mut taps: Taps<'_>) -> Tensor<2> {
+        let post1 = conv_activation(&self.conv1, images, Activation::Relu, "conv1", &mut taps);
+        let x = crate::pool::max_pool2d(&self.pool, post1);
+        let post2 = conv_activation(&self.conv2, x, Activation::Relu, "conv2", &mut taps);
         let x = crate::pool::max_pool2d(&self.pool, post2);
         let [n, c, h, w] = x.dims();
         let pre3 = self.fc1.forward(x.reshape([n, c * h * w]));
         let post3 = relu(pre3.clone());
-        let [_, f] = pre3.dims();
-        tap(
-            "fc1",
-            &pre3.clone().reshape([n, f, 1, 1]),
-            &post3.clone().reshape([n, f, 1, 1]),
-        );
+        if let Some(tap) = taps.as_mut() {
+            let [_, f] = pre3.dims();
+            tap(
+                "fc1",
+                &pre3.clone().reshape([n, f, 1, 1]),
+                &post3.clone().reshape([n, f, 1, 1]),
+            );
+        }
         self.fc2.forward(post3)
     }
 }
 
 impl Classifier for RefCnn {
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.run(images, |_, _, _| {})
+        self.run(images, None)
     }
 
     fn forward_taps(&self, images: Tensor<4>) -> (Tensor<2>, Vec<Tap>) {
         let mut taps = Vec::new();
-        let logits = self.run(images, |layer, pre, post| {
-            taps.push(Tap {
-                layer: layer.to_string(),
-                pre: pre.clone(),
-                post: post.clone(),
-            })
-        });
+        let logits = self.run(
+            images,
+            Some(&mut |layer: &str, pre: &Tensor<4>, post: &Tensor<4>| {
+                taps.push(Tap {
+                    layer: layer.to_string(),
+                    pre: pre.clone(),
+                    post: post.clone(),
+                })
+            }),
+        );
         (logits, taps)
     }
 

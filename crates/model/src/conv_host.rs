@@ -1,0 +1,294 @@
+//! Stride-1 convolutions on the host, image by image, for the CPU backends (see `kernels.rs`).
+//!
+//! Each image's patch matrix (`[C·kh·kw, OH·OW]`, a few hundred KB at most for our layers) is
+//! built in a reused per-thread buffer, so it stays in the core's cache for the matrix product
+//! that reads it, and the output comes out in `[N, O, OH, OW]` order with no transpose:
+//!
+//! - forward: `Y_i = W · P_i + b`, then the ReLU in place where it is fused;
+//! - backward, per image: `G_i` = the output gradient, masked by the saved output where the
+//!   ReLU is fused; `dW += G_i · P_iᵀ`; `db += Σ G_i`; `dP_i = Wᵀ · G_i`, folded back into the
+//!   image's gradient (col2im).
+//!
+//! The images are split into [`GROUPS`] contiguous groups whatever the thread count; each group
+//! sums its weight and bias gradients in image order, and the groups' sums are added in group
+//! order, so the result is the same bits on one thread or many.
+
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+use crate::matmul::{MatMut, MatRef, matmul};
+
+/// Number of groups the backward pass splits a batch into (fewer for smaller batches).
+const GROUPS: usize = 8;
+
+/// The sizes of a stride-1 convolution without dilation or groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvShape {
+    /// Input `[N, C, H, W]`.
+    pub input: [usize; 4],
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// Zero padding `[ph, pw]` on each side.
+    pub padding: [usize; 2],
+}
+
+impl ConvShape {
+    /// The output map `[OH, OW]`.
+    pub fn output_hw(&self) -> [usize; 2] {
+        let [_, _, h, w] = self.input;
+        let ([kh, kw], [ph, pw]) = (self.kernel, self.padding);
+        [
+            (h + 2 * ph + 1).saturating_sub(kh),
+            (w + 2 * pw + 1).saturating_sub(kw),
+        ]
+    }
+
+    /// The output `[N, O, OH, OW]`.
+    pub fn output(&self) -> [usize; 4] {
+        let [oh, ow] = self.output_hw();
+        [self.input[0], self.out_channels, oh, ow]
+    }
+
+    /// Rows of a patch matrix (`C·kh·kw`), the weight's row length.
+    fn taps(&self) -> usize {
+        self.input[1] * self.kernel[0] * self.kernel[1]
+    }
+
+    fn image_len(&self) -> usize {
+        let [_, c, h, w] = self.input;
+        c * h * w
+    }
+
+    fn map_len(&self) -> usize {
+        let [oh, ow] = self.output_hw();
+        oh * ow
+    }
+}
+
+/// Per-thread buffers reused across images and steps: the patch matrix, its gradient and the
+/// masked output gradient.
+#[derive(Default)]
+struct Scratch {
+    cols: Vec<f32>,
+    dcols: Vec<f32>,
+    grad: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// `buf` resized to `len` (its old values are left: every user overwrites all of it).
+fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
+
+/// The patch matrix of one image `x` (`[C, H, W]`) into `cols` (`[C·kh·kw, OH·OW]`): row
+/// `(c, ky, kx)` holds channel `c` shifted by `(ky − ph, kx − pw)`, zero outside the image.
+/// Every value of `cols` is written.
+pub(crate) fn patches_into(x: &[f32], s: &ConvShape, cols: &mut [f32]) {
+    let [_, _, h, w] = s.input;
+    let ([kh, kw], [ph, pw]) = (s.kernel, s.padding);
+    let [oh, ow] = s.output_hw();
+    if oh * ow == 0 {
+        return;
+    }
+    for (r, row) in cols.chunks_exact_mut(oh * ow).enumerate() {
+        let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
+        let plane = &x[ci * h * w..(ci + 1) * h * w];
+        // Output columns whose input column `ox + kx − pw` lies inside the image.
+        let x0 = pw.saturating_sub(kx).min(ow);
+        let x1 = (w + pw).saturating_sub(kx).clamp(x0, ow);
+        for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
+            let iy = (oy + ky).wrapping_sub(ph);
+            if iy < h && x0 < x1 {
+                out[..x0].fill(0.0);
+                out[x0..x1].copy_from_slice(&plane[iy * w + x0 + kx - pw..iy * w + x1 + kx - pw]);
+                out[x1..].fill(0.0);
+            } else {
+                out.fill(0.0);
+            }
+        }
+    }
+}
+
+/// The adjoint of [`patches_into`] (col2im): the patch-matrix gradient `dcols` of one image
+/// added into its gradient `dx` (`[C, H, W]`, zeroed first), taps in row order.
+fn fold_into(dcols: &[f32], s: &ConvShape, dx: &mut [f32]) {
+    let [_, _, h, w] = s.input;
+    let ([kh, kw], [ph, pw]) = (s.kernel, s.padding);
+    let [oh, ow] = s.output_hw();
+    dx.fill(0.0);
+    if oh * ow == 0 {
+        return;
+    }
+    for (r, row) in dcols.chunks_exact(oh * ow).enumerate() {
+        let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
+        let plane = &mut dx[ci * h * w..(ci + 1) * h * w];
+        let x0 = pw.saturating_sub(kx).min(ow);
+        let x1 = (w + pw).saturating_sub(kx).clamp(x0, ow);
+        for (oy, src) in row.chunks_exact(ow).enumerate() {
+            let iy = (oy + ky).wrapping_sub(ph);
+            if iy < h && x0 < x1 {
+                let dst = &mut plane[iy * w + x0 + kx - pw..iy * w + x1 + kx - pw];
+                for (d, v) in dst.iter_mut().zip(&src[x0..x1]) {
+                    *d += v;
+                }
+            }
+        }
+    }
+}
+
+/// ReLU in place, as Burn's: values `<= 0` become 0 (a NaN stays).
+fn relu_in_place(y: &mut [f32]) {
+    for v in y {
+        *v = if *v <= 0.0 { 0.0 } else { *v };
+    }
+}
+
+/// The convolution of `x` (`[N, C, H, W]`) with `weight` (`[O, C, kh, kw]`) and `bias` (`[O]`),
+/// followed by a ReLU where `relu`: `[N, O, OH, OW]`.
+pub(crate) fn forward(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    s: &ConvShape,
+    relu: bool,
+) -> Vec<f32> {
+    let (o, taps, ohw) = (s.out_channels, s.taps(), s.map_len());
+    let [n, ..] = s.input;
+    let mut out = vec![0.0f32; n * o * ohw];
+    if out.is_empty() {
+        return out;
+    }
+    out.par_chunks_mut(o * ohw)
+        .zip(x.par_chunks(s.image_len().max(1)))
+        .for_each(|(y, x)| {
+            SCRATCH.with_borrow_mut(|scratch| {
+                let cols = sized(&mut scratch.cols, taps * ohw);
+                patches_into(x, s, cols);
+                for (row, &b) in y.chunks_exact_mut(ohw).zip(bias) {
+                    row.fill(b);
+                }
+                matmul(
+                    MatMut::rows(y, o, ohw),
+                    MatRef::rows(weight, o, taps),
+                    MatRef::rows(cols, taps, ohw),
+                    true,
+                );
+            });
+            if relu {
+                relu_in_place(y);
+            }
+        });
+    out
+}
+
+/// Gradients of [`forward`]: `(dx, dweight, dbias)` given the output gradient `grad`
+/// (`[N, O, OH, OW]`), with `dx` only where `input_grad`. `output` is the forward pass's output
+/// where the ReLU was fused (the gradient passes where it is not `<= 0`, as Burn's ReLU).
+pub(crate) fn backward(
+    x: &[f32],
+    weight: &[f32],
+    output: Option<&[f32]>,
+    grad: &[f32],
+    s: &ConvShape,
+    input_grad: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let (o, taps, image) = (s.out_channels, s.taps(), s.image_len());
+    let [n, ..] = s.input;
+    let per = group_size(n);
+    let mut dx = vec![0.0f32; if input_grad { n * image } else { 0 }];
+    let partial: Vec<(Vec<f32>, Vec<f32>)> = if input_grad && image > 0 {
+        dx.par_chunks_mut(per * image)
+            .enumerate()
+            .map(|(g, dx)| group_grads(x, weight, output, grad, s, g * per, Some(dx)))
+            .collect()
+    } else {
+        (0..n.div_ceil(per))
+            .into_par_iter()
+            .map(|g| group_grads(x, weight, output, grad, s, g * per, None))
+            .collect()
+    };
+    let mut dw = vec![0.0f32; o * taps];
+    let mut db = vec![0.0f32; o];
+    for (pw, pb) in &partial {
+        for (d, v) in dw.iter_mut().zip(pw) {
+            *d += v;
+        }
+        for (d, v) in db.iter_mut().zip(pb) {
+            *d += v;
+        }
+    }
+    (input_grad.then_some(dx), dw, db)
+}
+
+/// Images per group of the backward pass: a batch of `n` in at most [`GROUPS`] groups.
+fn group_size(n: usize) -> usize {
+    n.div_ceil(GROUPS.min(n).max(1)).max(1)
+}
+
+/// The weight and bias gradients of the images from `first` on (as many as `dx` holds, or up to
+/// a group's size without `dx`), and their input gradients into `dx`.
+fn group_grads(
+    x: &[f32],
+    weight: &[f32],
+    output: Option<&[f32]>,
+    grad: &[f32],
+    s: &ConvShape,
+    first: usize,
+    mut dx: Option<&mut [f32]>,
+) -> (Vec<f32>, Vec<f32>) {
+    let (o, taps, ohw, image) = (s.out_channels, s.taps(), s.map_len(), s.image_len());
+    let [n, ..] = s.input;
+    let count = group_size(n).min(n - first);
+    let mut dw = vec![0.0f32; o * taps];
+    let mut db = vec![0.0f32; o];
+    SCRATCH.with_borrow_mut(|scratch| {
+        let Scratch {
+            cols,
+            dcols,
+            grad: g,
+        } = scratch;
+        let cols = sized(cols, taps * ohw);
+        let dcols = sized(dcols, taps * ohw);
+        let g = sized(g, o * ohw);
+        for (k, i) in (first..first + count).enumerate() {
+            let gi = &grad[i * o * ohw..(i + 1) * o * ohw];
+            match output {
+                Some(y) => {
+                    let yi = &y[i * o * ohw..(i + 1) * o * ohw];
+                    for ((d, &v), &y) in g.iter_mut().zip(gi).zip(yi) {
+                        *d = if y <= 0.0 { 0.0 } else { v };
+                    }
+                }
+                None => g.copy_from_slice(gi),
+            }
+            for (d, row) in db.iter_mut().zip(g.chunks_exact(ohw.max(1))) {
+                *d += row.iter().sum::<f32>();
+            }
+            patches_into(&x[i * image..(i + 1) * image], s, cols);
+            matmul(
+                MatMut::rows(&mut dw, o, taps),
+                MatRef::rows(g, o, ohw),
+                MatRef::transposed(cols, ohw, taps),
+                k > 0,
+            );
+            if let Some(dx) = dx.as_deref_mut() {
+                matmul(
+                    MatMut::rows(dcols, taps, ohw),
+                    MatRef::transposed(weight, taps, o),
+                    MatRef::rows(g, o, ohw),
+                    false,
+                );
+                fold_into(dcols, s, &mut dx[k * image..(k + 1) * image]);
+            }
+        }
+    });
+    (dw, db)
+}

@@ -80,6 +80,13 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// `f()` compiled for the widest SIMD instruction set the CPU has (AVX-512, AVX2 or the
+/// baseline), chosen at run time: the loops of the functions `f` inlines are vectorized for it.
+#[inline(always)]
+pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
 /// `buf` resized to `len` (its old values are left: every user overwrites all of it).
 fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if buf.len() < len {
@@ -91,6 +98,7 @@ fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 /// The patch matrix of one image `x` (`[C, H, W]`) into `cols` (`[C·kh·kw, OH·OW]`): row
 /// `(c, ky, kx)` holds channel `c` shifted by `(ky − ph, kx − pw)`, zero outside the image.
 /// Every value of `cols` is written.
+#[inline(always)]
 pub(crate) fn patches_into(x: &[f32], s: &ConvShape, cols: &mut [f32]) {
     let [_, _, h, w] = s.input;
     let ([kh, kw], [ph, pw]) = (s.kernel, s.padding);
@@ -101,9 +109,26 @@ pub(crate) fn patches_into(x: &[f32], s: &ConvShape, cols: &mut [f32]) {
     for (r, row) in cols.chunks_exact_mut(oh * ow).enumerate() {
         let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
         let plane = &x[ci * h * w..(ci + 1) * h * w];
-        // Output columns whose input column `ox + kx − pw` lies inside the image.
+        // Output columns whose input column `ox + kx − pw` lies inside the image, and output
+        // rows whose input row `oy + ky − ph` does.
         let x0 = pw.saturating_sub(kx).min(ow);
         let x1 = (w + pw).saturating_sub(kx).clamp(x0, ow);
+        let y0 = ph.saturating_sub(ky).min(oh);
+        let y1 = (h + ph).saturating_sub(ky).clamp(y0, oh);
+        if ow == w && x0 < x1 && y0 < y1 {
+            // Input and output rows of the same length: the valid rows are one shifted block
+            // of the plane (copied at once), then the columns that wrapped around are zeroed.
+            let (start, end) = (y0 * ow + x0, (y1 - 1) * ow + x1);
+            let src = (y0 + ky - ph) * w + x0 + kx - pw;
+            row[..start].fill(0.0);
+            row[start..end].copy_from_slice(&plane[src..src + end - start]);
+            row[end..].fill(0.0);
+            for out in row[y0 * ow..y1 * ow].chunks_exact_mut(ow) {
+                out[..x0].fill(0.0);
+                out[x1..].fill(0.0);
+            }
+            continue;
+        }
         for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
             let iy = (oy + ky).wrapping_sub(ph);
             if iy < h && x0 < x1 {
@@ -117,8 +142,23 @@ pub(crate) fn patches_into(x: &[f32], s: &ConvShape, cols: &mut [f32]) {
     }
 }
 
+/// The sum of `values` in a fixed order that vectorizes: 16 running sums, added at the end.
+#[inline(always)]
+fn sum(values: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let chunks = values.chunks_exact(16);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (l, v) in lanes.iter_mut().zip(chunk) {
+            *l += v;
+        }
+    }
+    lanes.iter().chain(rest).fold(0.0, |a, v| a + v)
+}
+
 /// The adjoint of [`patches_into`] (col2im): the patch-matrix gradient `dcols` of one image
 /// added into its gradient `dx` (`[C, H, W]`, zeroed first), taps in row order.
+#[inline(always)]
 fn fold_into(dcols: &[f32], s: &ConvShape, dx: &mut [f32]) {
     let [_, _, h, w] = s.input;
     let ([kh, kw], [ph, pw]) = (s.kernel, s.padding);
@@ -145,6 +185,7 @@ fn fold_into(dcols: &[f32], s: &ConvShape, dx: &mut [f32]) {
 }
 
 /// ReLU in place, as Burn's: values `<= 0` become 0 (a NaN stays).
+#[inline(always)]
 fn relu_in_place(y: &mut [f32]) {
     for v in y {
         *v = if *v <= 0.0 { 0.0 } else { *v };
@@ -171,10 +212,15 @@ pub(crate) fn forward(
         .for_each(|(y, x)| {
             SCRATCH.with_borrow_mut(|scratch| {
                 let cols = sized(&mut scratch.cols, taps * ohw);
-                patches_into(x, s, cols);
-                for (row, &b) in y.chunks_exact_mut(ohw).zip(bias) {
-                    row.fill(b);
-                }
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        patches_into(x, s, cols);
+                        for (row, &b) in y.chunks_exact_mut(ohw).zip(bias) {
+                            row.fill(b);
+                        }
+                    },
+                );
                 matmul(
                     MatMut::rows(y, o, ohw),
                     MatRef::rows(weight, o, taps),
@@ -183,7 +229,10 @@ pub(crate) fn forward(
                 );
             });
             if relu {
-                relu_in_place(y);
+                vectorized(
+                    #[inline(always)]
+                    || relu_in_place(y),
+                );
             }
         });
     out
@@ -260,19 +309,24 @@ fn group_grads(
         let g = sized(g, o * ohw);
         for (k, i) in (first..first + count).enumerate() {
             let gi = &grad[i * o * ohw..(i + 1) * o * ohw];
-            match output {
-                Some(y) => {
-                    let yi = &y[i * o * ohw..(i + 1) * o * ohw];
-                    for ((d, &v), &y) in g.iter_mut().zip(gi).zip(yi) {
-                        *d = if y <= 0.0 { 0.0 } else { v };
+            vectorized(
+                #[inline(always)]
+                || {
+                    match output {
+                        Some(y) => {
+                            let yi = &y[i * o * ohw..(i + 1) * o * ohw];
+                            for ((d, &v), &y) in g.iter_mut().zip(gi).zip(yi) {
+                                *d = if y <= 0.0 { 0.0 } else { v };
+                            }
+                        }
+                        None => g.copy_from_slice(gi),
                     }
-                }
-                None => g.copy_from_slice(gi),
-            }
-            for (d, row) in db.iter_mut().zip(g.chunks_exact(ohw.max(1))) {
-                *d += row.iter().sum::<f32>();
-            }
-            patches_into(&x[i * image..(i + 1) * image], s, cols);
+                    for (d, row) in db.iter_mut().zip(g.chunks_exact(ohw.max(1))) {
+                        *d += sum(row);
+                    }
+                    patches_into(&x[i * image..(i + 1) * image], s, cols);
+                },
+            );
             matmul(
                 MatMut::rows(&mut dw, o, taps),
                 MatRef::rows(g, o, ohw),
@@ -286,7 +340,10 @@ fn group_grads(
                     MatRef::rows(g, o, ohw),
                     false,
                 );
-                fold_into(dcols, s, &mut dx[k * image..(k + 1) * image]);
+                vectorized(
+                    #[inline(always)]
+                    || fold_into(dcols, s, &mut dx[k * image..(k + 1) * image]),
+                );
             }
         }
     });

@@ -62,19 +62,29 @@ pub(crate) fn forward_host(x: &[f32], h: usize, w: usize) -> Vec<f32> {
     out.par_chunks_mut(oh * ow)
         .zip(x.par_chunks(h * w))
         .for_each(|(dst, src)| {
-            for (i, row) in dst.chunks_exact_mut(ow).enumerate() {
-                let top = &src[2 * i * w..2 * i * w + 2 * ow];
-                let bottom = &src[(2 * i + 1) * w..(2 * i + 1) * w + 2 * ow];
-                for ((o, t), b) in row
-                    .iter_mut()
-                    .zip(top.chunks_exact(2))
-                    .zip(bottom.chunks_exact(2))
-                {
-                    *o = max4(t[0], t[1], b[0], b[1]).0;
-                }
-            }
+            crate::conv_host::vectorized(
+                #[inline(always)]
+                || forward_plane(src, dst, w, ow),
+            )
         });
     out
+}
+
+/// One plane of [`forward_host`].
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[inline(always)]
+fn forward_plane(src: &[f32], dst: &mut [f32], w: usize, ow: usize) {
+    for (i, row) in dst.chunks_exact_mut(ow).enumerate() {
+        let top = &src[2 * i * w..2 * i * w + 2 * ow];
+        let bottom = &src[(2 * i + 1) * w..(2 * i + 1) * w + 2 * ow];
+        for ((o, t), b) in row
+            .iter_mut()
+            .zip(top.chunks_exact(2))
+            .zip(bottom.chunks_exact(2))
+        {
+            *o = max4(t[0], t[1], b[0], b[1]).0;
+        }
+    }
 }
 
 /// Backward pass: the gradient of the input `x` (`h × w` planes) given the output's gradient.
@@ -90,22 +100,32 @@ pub(crate) fn backward_host(x: &[f32], grad: &[f32], h: usize, w: usize) -> Vec<
         .zip(x.par_chunks(h * w))
         .zip(grad.par_chunks(oh * ow))
         .for_each(|((dst, src), g)| {
-            for (i, grow) in g.chunks_exact(ow).enumerate() {
-                let (t, b) = (2 * i * w, (2 * i + 1) * w);
-                let (dt, db) = dst[t..b + w].split_at_mut(w);
-                let (st, sb) = (&src[t..t + w], &src[b..b + w]);
-                for (j, &gv) in grow.iter().enumerate() {
-                    let (l, r) = (2 * j, 2 * j + 1);
-                    let (_, k) = max4(st[l], st[r], sb[l], sb[r]);
-                    // Every position of the window is written (the windows do not overlap):
-                    // the gradient (added to zero, as flex does) at the maximum, zero elsewhere.
-                    let g = 0.0 + gv;
-                    dt[l] = if k == 0 { g } else { 0.0 };
-                    dt[r] = if k == 1 { g } else { 0.0 };
-                    db[l] = if k == 2 { g } else { 0.0 };
-                    db[r] = if k == 3 { g } else { 0.0 };
-                }
-            }
+            crate::conv_host::vectorized(
+                #[inline(always)]
+                || backward_plane(src, g, dst, w, ow),
+            )
         });
     out
+}
+
+/// One plane of [`backward_host`].
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[inline(always)]
+fn backward_plane(src: &[f32], g: &[f32], dst: &mut [f32], w: usize, ow: usize) {
+    for (i, grow) in g.chunks_exact(ow).enumerate() {
+        let (t, b) = (2 * i * w, (2 * i + 1) * w);
+        let (dt, db) = dst[t..b + w].split_at_mut(w);
+        let (st, sb) = (&src[t..t + w], &src[b..b + w]);
+        for (j, &gv) in grow.iter().enumerate() {
+            let (l, r) = (2 * j, 2 * j + 1);
+            let (_, k) = max4(st[l], st[r], sb[l], sb[r]);
+            // Every position of the window is written (the windows do not overlap):
+            // the gradient (added to zero, as flex does) at the maximum, zero elsewhere.
+            let g = 0.0 + gv;
+            dt[l] = if k == 0 { g } else { 0.0 };
+            dt[r] = if k == 1 { g } else { 0.0 };
+            db[l] = if k == 2 { g } else { 0.0 };
+            db[r] = if k == 3 { g } else { 0.0 };
+        }
+    }
 }

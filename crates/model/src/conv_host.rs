@@ -157,13 +157,12 @@ fn sum(values: &[f32]) -> f32 {
 }
 
 /// The adjoint of [`patches_into`] (col2im): the patch-matrix gradient `dcols` of one image
-/// added into its gradient `dx` (`[C, H, W]`, zeroed first), taps in row order.
+/// added into its gradient `dx` (`[C, H, W]`, which must hold zeros), taps in row order.
 #[inline(always)]
 fn fold_into(dcols: &[f32], s: &ConvShape, dx: &mut [f32]) {
     let [_, _, h, w] = s.input;
     let ([kh, kw], [ph, pw]) = (s.kernel, s.padding);
     let [oh, ow] = s.output_hw();
-    dx.fill(0.0);
     if oh * ow == 0 {
         return;
     }
@@ -203,7 +202,14 @@ pub(crate) fn forward(
 ) -> Vec<f32> {
     let (o, taps, ohw) = (s.out_channels, s.taps(), s.map_len());
     let [n, ..] = s.input;
-    let mut out = vec![0.0f32; n * o * ohw];
+    // Every output starts as its channel's bias (written once, where zeros would be written
+    // and then overwritten); the product is added to it.
+    let mut out = Vec::with_capacity(n * o * ohw);
+    for _ in 0..n {
+        for &b in bias {
+            out.extend(std::iter::repeat_n(b, ohw));
+        }
+    }
     if out.is_empty() {
         return out;
     }
@@ -214,12 +220,7 @@ pub(crate) fn forward(
                 let cols = sized(&mut scratch.cols, taps * ohw);
                 vectorized(
                     #[inline(always)]
-                    || {
-                        patches_into(x, s, cols);
-                        for (row, &b) in y.chunks_exact_mut(ohw).zip(bias) {
-                            row.fill(b);
-                        }
-                    },
+                    || patches_into(x, s, cols),
                 );
                 matmul(
                     MatMut::rows(y, o, ohw),

@@ -1,4 +1,4 @@
-//! A faster 2×2 max-pooling (stride 2, no padding) on the flex CPU backend.
+//! A faster 2×2 max-pooling (stride 2, no padding) on the CPU backends (flex and ndarray).
 //!
 //! flex pools through a general kernel that recomputes the window bounds of every output and
 //! writes an `i64` index per output; on the reference CNN that took about a quarter of a training
@@ -24,7 +24,7 @@ pub(crate) fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// Whether the 2×2 kernel computes `pool(x)`: a 2×2 window, stride 2, no padding or dilation,
-/// floor rounding, an `f32` tensor on the flex backend.
+/// floor rounding, an `f32` tensor on a CPU backend.
 fn applies(pool: &MaxPool2d, x: &Tensor<4>) -> bool {
     let shape_ok = pool.kernel_size == [2, 2]
         && pool.stride == [2, 2]

@@ -67,6 +67,23 @@ impl ConvShape {
     }
 }
 
+/// What the kernel applies to the convolution's output before handing it on: a ReLU, then a
+/// 2×2 max-pooling with stride 2 (`pool.rs`'s rule), each or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Epilogue {
+    /// A ReLU on the output.
+    pub relu: bool,
+    /// A 2×2 max-pooling after it: the kernel's result is the pooled map.
+    pub pool: bool,
+}
+
+impl Epilogue {
+    /// Whether the backward pass needs the (activated) output.
+    pub fn keeps_output(self) -> bool {
+        self.relu || self.pool
+    }
+}
+
 /// Per-thread buffers reused across images and steps: the patch matrix, its gradient and the
 /// masked output gradient.
 #[derive(Default)]
@@ -191,17 +208,26 @@ fn relu_in_place(y: &mut [f32]) {
     }
 }
 
+/// The sizes of a 2×2 pooling's output of an `[oh, ow]` map.
+fn pooled_hw([oh, ow]: [usize; 2]) -> [usize; 2] {
+    [oh / 2, ow / 2]
+}
+
 /// The convolution of `x` (`[N, C, H, W]`) with `weight` (`[O, C, kh, kw]`) and `bias` (`[O]`),
-/// followed by a ReLU where `relu`: `[N, O, OH, OW]`.
+/// followed by the epilogue: `(output, pooled)`, the output `[N, O, OH, OW]` (after the ReLU where
+/// there is one) and, where the epilogue pools, its pooling `[N, O, OH/2, OW/2]`, computed image by
+/// image while the output is in cache.
 pub(crate) fn forward(
     x: &[f32],
     weight: &[f32],
     bias: &[f32],
     s: &ConvShape,
-    relu: bool,
-) -> Vec<f32> {
+    epilogue: Epilogue,
+) -> (Vec<f32>, Option<Vec<f32>>) {
     let (o, taps, ohw) = (s.out_channels, s.taps(), s.map_len());
     let [n, ..] = s.input;
+    let [oh, ow] = s.output_hw();
+    let [ph, pw] = pooled_hw([oh, ow]);
     // Every output starts as its channel's bias (written once, where zeros would be written
     // and then overwritten); the product is added to it.
     let mut out = Vec::with_capacity(n * o * ohw);
@@ -210,44 +236,63 @@ pub(crate) fn forward(
             out.extend(std::iter::repeat_n(b, ohw));
         }
     }
+    let mut pooled = vec![0.0f32; if epilogue.pool { n * o * ph * pw } else { 0 }];
     if out.is_empty() {
-        return out;
+        return (out, epilogue.pool.then_some(pooled));
     }
-    out.par_chunks_mut(o * ohw)
-        .zip(x.par_chunks(s.image_len().max(1)))
-        .for_each(|(y, x)| {
-            SCRATCH.with_borrow_mut(|scratch| {
-                let cols = sized(&mut scratch.cols, taps * ohw);
-                vectorized(
-                    #[inline(always)]
-                    || patches_into(x, s, cols),
-                );
-                matmul(
-                    MatMut::rows(y, o, ohw),
-                    MatRef::rows(weight, o, taps),
-                    MatRef::rows(cols, taps, ohw),
-                    true,
-                );
-            });
-            if relu {
-                vectorized(
-                    #[inline(always)]
-                    || relu_in_place(y),
-                );
-            }
+    let image = |y: &mut [f32], x: &[f32], p: Option<&mut [f32]>| {
+        SCRATCH.with_borrow_mut(|scratch| {
+            let cols = sized(&mut scratch.cols, taps * ohw);
+            vectorized(
+                #[inline(always)]
+                || patches_into(x, s, cols),
+            );
+            matmul(
+                MatMut::rows(y, o, ohw),
+                MatRef::rows(weight, o, taps),
+                MatRef::rows(cols, taps, ohw),
+                true,
+            );
         });
-    out
+        vectorized(
+            #[inline(always)]
+            || {
+                if epilogue.relu {
+                    relu_in_place(y);
+                }
+                if let Some(p) = p {
+                    for (src, dst) in y.chunks_exact(ohw).zip(p.chunks_exact_mut(ph * pw)) {
+                        crate::pool::forward_plane(src, dst, ow, pw);
+                    }
+                }
+            },
+        );
+    };
+    let images = out
+        .par_chunks_mut(o * ohw)
+        .zip(x.par_chunks(s.image_len().max(1)));
+    if epilogue.pool && ph * pw > 0 {
+        images
+            .zip(pooled.par_chunks_mut(o * ph * pw))
+            .for_each(|((y, x), p)| image(y, x, Some(p)));
+    } else {
+        images.for_each(|(y, x)| image(y, x, None));
+    }
+    (out, epilogue.pool.then_some(pooled))
 }
 
-/// Gradients of [`forward`]: `(dx, dweight, dbias)` given the output gradient `grad`
-/// (`[N, O, OH, OW]`), with `dx` only where `input_grad`. `output` is the forward pass's output
-/// where the ReLU was fused (the gradient passes where it is not `<= 0`, as Burn's ReLU).
+/// Gradients of [`forward`]: `(dx, dweight, dbias)` given the gradient `grad` of its result (the
+/// pooled map where the epilogue pools, else the output), with `dx` only where `input_grad`.
+/// `output` is the forward pass's output where the epilogue [keeps it](Epilogue::keeps_output):
+/// the pooling's gradient goes to each window's maximum in it, and the ReLU's passes where it is
+/// not `<= 0`, as Burn's do.
 pub(crate) fn backward(
     x: &[f32],
     weight: &[f32],
     output: Option<&[f32]>,
     grad: &[f32],
     s: &ConvShape,
+    epilogue: Epilogue,
     input_grad: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (o, taps, image) = (s.out_channels, s.taps(), s.image_len());
@@ -257,12 +302,32 @@ pub(crate) fn backward(
     let partial: Vec<(Vec<f32>, Vec<f32>)> = if input_grad && image > 0 {
         dx.par_chunks_mut(per * image)
             .enumerate()
-            .map(|(g, dx)| group_grads(x, weight, output, grad, s, g * per, Some(dx)))
+            .map(|(g, dx)| {
+                let images = Images {
+                    x,
+                    weight,
+                    output,
+                    grad,
+                    s,
+                    epilogue,
+                };
+                group_grads(&images, g * per, Some(dx))
+            })
             .collect()
     } else {
         (0..n.div_ceil(per))
             .into_par_iter()
-            .map(|g| group_grads(x, weight, output, grad, s, g * per, None))
+            .map(|g| {
+                let images = Images {
+                    x,
+                    weight,
+                    output,
+                    grad,
+                    s,
+                    epilogue,
+                };
+                group_grads(&images, g * per, None)
+            })
             .collect()
     };
     let mut dw = vec![0.0f32; o * taps];
@@ -285,16 +350,32 @@ fn group_size(n: usize) -> usize {
 
 /// The weight and bias gradients of the images from `first` on (as many as `dx` holds, or up to
 /// a group's size without `dx`), and their input gradients into `dx`.
+/// A backward pass's inputs (see [`backward`]).
+struct Images<'a> {
+    x: &'a [f32],
+    weight: &'a [f32],
+    output: Option<&'a [f32]>,
+    grad: &'a [f32],
+    s: &'a ConvShape,
+    epilogue: Epilogue,
+}
+
 fn group_grads(
-    x: &[f32],
-    weight: &[f32],
-    output: Option<&[f32]>,
-    grad: &[f32],
-    s: &ConvShape,
+    images: &Images<'_>,
     first: usize,
     mut dx: Option<&mut [f32]>,
 ) -> (Vec<f32>, Vec<f32>) {
+    let &Images {
+        x,
+        weight,
+        output,
+        grad,
+        s,
+        epilogue,
+    } = images;
     let (o, taps, ohw, image) = (s.out_channels, s.taps(), s.map_len(), s.image_len());
+    let [oh, ow] = s.output_hw();
+    let [ph, pw] = pooled_hw([oh, ow]);
     let [n, ..] = s.input;
     let count = group_size(n).min(n - first);
     let mut dw = vec![0.0f32; o * taps];
@@ -309,18 +390,38 @@ fn group_grads(
         let dcols = sized(dcols, taps * ohw);
         let g = sized(g, o * ohw);
         for (k, i) in (first..first + count).enumerate() {
-            let gi = &grad[i * o * ohw..(i + 1) * o * ohw];
+            let yi = output.map(|y| &y[i * o * ohw..(i + 1) * o * ohw]);
             vectorized(
                 #[inline(always)]
                 || {
-                    match output {
-                        Some(y) => {
-                            let yi = &y[i * o * ohw..(i + 1) * o * ohw];
+                    match yi {
+                        Some(yi) if epilogue.pool => {
+                            // The pooled gradient back to each window's maximum (and zero at
+                            // the last row and column of an odd map), then the ReLU's mask.
+                            let gi = &grad[i * o * ph * pw..(i + 1) * o * ph * pw];
+                            if oh % 2 == 1 || ow % 2 == 1 {
+                                g.fill(0.0);
+                            }
+                            for ((src, gp), dst) in yi
+                                .chunks_exact(ohw)
+                                .zip(gi.chunks_exact(ph * pw))
+                                .zip(g.chunks_exact_mut(ohw))
+                            {
+                                crate::pool::backward_plane(src, gp, dst, ow, pw);
+                            }
+                            if epilogue.relu {
+                                for (d, &y) in g.iter_mut().zip(yi) {
+                                    *d = if y <= 0.0 { 0.0 } else { *d };
+                                }
+                            }
+                        }
+                        Some(yi) if epilogue.relu => {
+                            let gi = &grad[i * o * ohw..(i + 1) * o * ohw];
                             for ((d, &v), &y) in g.iter_mut().zip(gi).zip(yi) {
                                 *d = if y <= 0.0 { 0.0 } else { v };
                             }
                         }
-                        None => g.copy_from_slice(gi),
+                        _ => g.copy_from_slice(&grad[i * o * ohw..(i + 1) * o * ohw]),
                     }
                     for (d, row) in db.iter_mut().zip(g.chunks_exact(ohw.max(1))) {
                         *d += sum(row);

@@ -36,7 +36,7 @@ pub(crate) fn applies(conv: &Conv2d) -> bool {
 /// convolution. The values are the same whether the ReLU is fused or applied after.
 pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
     if let (Some(padding), Some(bias)) = (stride1_padding(conv, &x), &conv.bias) {
-        return crate::kernels::conv2d_s1(x, conv.weight.val(), bias.val(), padding, relu);
+        return crate::kernels::conv2d_s1(x, conv.weight.val(), bias.val(), padding, relu, false);
     }
     let y = if applies(conv) {
         forward(conv, x)
@@ -69,6 +69,29 @@ pub(crate) fn conv_activation(
             post
         }
     }
+}
+
+/// [`conv_activation`] followed by `pool`. Without taps, a ReLU and a 2×2 max-pooling are both
+/// fused into the convolution where the kernels allow: the pooling's and the ReLU's backward
+/// passes then run image by image inside the convolution's, and no full-size gradient map is
+/// written between them.
+pub(crate) fn conv_activation_pool(
+    conv: &Conv2d,
+    x: Tensor<4>,
+    activation: crate::Activation,
+    pool: &burn::nn::pool::MaxPool2d,
+    layer: &str,
+    taps: &mut Taps<'_>,
+) -> Tensor<4> {
+    if taps.is_none()
+        && activation == crate::Activation::Relu
+        && crate::pool::is_2x2(pool)
+        && let (Some(padding), Some(bias)) = (stride1_padding(conv, &x), &conv.bias)
+    {
+        return crate::kernels::conv2d_s1(x, conv.weight.val(), bias.val(), padding, true, true);
+    }
+    let y = conv_activation(conv, x, activation, layer, taps);
+    crate::pool::max_pool2d(pool, y)
 }
 
 /// The padding of `conv` where the host kernels compute it on `x`: stride 1, no dilation or

@@ -25,7 +25,7 @@ mod imp {
     use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
     use burn::tensor::{DType, Tensor};
 
-    use crate::conv_host::ConvShape;
+    use crate::conv_host::{ConvShape, Epilogue};
 
     /// The extension: forward kernels and the backward kernels their autodiff versions call.
     #[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"), Autodiff)]
@@ -36,13 +36,14 @@ mod imp {
         fn max_pool2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>)
         -> FloatTensor<Self>;
         /// Convolution with stride 1, no dilation or groups, zero padding `padding`, followed by
-        /// a ReLU where `relu`.
+        /// a ReLU where `relu` and a 2×2 max-pooling where `pool`.
         fn conv2d_s1(
             x: FloatTensor<Self>,
             weight: FloatTensor<Self>,
             bias: FloatTensor<Self>,
             padding: [usize; 2],
             relu: bool,
+            pool: bool,
         ) -> FloatTensor<Self>;
     }
 
@@ -89,23 +90,34 @@ mod imp {
         B::tensor(out, dims.to_vec())
     }
 
-    fn host_conv2d_s1<B: Host>(
+    /// [`CpuKernels::conv2d_s1`]'s result, and the output its backward pass needs where the
+    /// epilogue keeps it (the result itself without pooling).
+    pub(super) fn host_conv2d_s1<B: Host>(
         x: FloatTensor<B>,
         weight: FloatTensor<B>,
         bias: FloatTensor<B>,
         padding: [usize; 2],
-        relu: bool,
-    ) -> FloatTensor<B> {
+        epilogue: Epilogue,
+    ) -> (FloatTensor<B>, Option<FloatTensor<B>>) {
         let s = conv_shape::<B>(&x, &weight, padding);
-        let out = B::with_values(&x, |x| {
+        let (out, pooled) = B::with_values(&x, |x| {
             B::with_values(&weight, |w| {
-                B::with_values(&bias, |b| crate::conv_host::forward(x, w, b, &s, relu))
+                B::with_values(&bias, |b| crate::conv_host::forward(x, w, b, &s, epilogue))
             })
         });
-        B::tensor(out, s.output().to_vec())
+        let out = B::tensor(out, s.output().to_vec());
+        match pooled {
+            Some(pooled) => {
+                let [n, o, oh, ow] = s.output();
+                (B::tensor(pooled, vec![n, o, oh / 2, ow / 2]), Some(out))
+            }
+            None => {
+                let saved = epilogue.keeps_output().then(|| out.clone());
+                (out, saved)
+            }
+        }
     }
 
-    #[allow(clippy::type_complexity)]
     /// Gradients `(input, weight, bias)` of [`CpuKernels::conv2d_s1`] given its output's gradient
     /// `grad`; `output` is its output where the ReLU was fused. The input's only where
     /// `input_grad`. (Not part of the extension: only its autodiff version calls it.)
@@ -115,6 +127,7 @@ mod imp {
         output: Option<FloatTensor<B>>,
         grad: FloatTensor<B>,
         padding: [usize; 2],
+        epilogue: Epilogue,
         input_grad: bool,
     ) -> (Option<FloatTensor<B>>, FloatTensor<B>, FloatTensor<B>) {
         let s = conv_shape::<B>(&x, &weight, padding);
@@ -122,9 +135,9 @@ mod imp {
             B::with_values(&weight, |w| {
                 B::with_values(&grad, |g| match &output {
                     Some(y) => B::with_values(y, |y| {
-                        crate::conv_host::backward(x, w, Some(y), g, &s, input_grad)
+                        crate::conv_host::backward(x, w, Some(y), g, &s, epilogue, input_grad)
                     }),
-                    None => crate::conv_host::backward(x, w, None, g, &s, input_grad),
+                    None => crate::conv_host::backward(x, w, None, g, &s, epilogue, input_grad),
                 })
             })
         });
@@ -156,8 +169,10 @@ mod imp {
                     bias: FloatTensor<Self>,
                     padding: [usize; 2],
                     relu: bool,
+                    pool: bool,
                 ) -> FloatTensor<Self> {
-                    super::host_conv2d_s1::<Self>(x, weight, bias, padding, relu)
+                    let epilogue = super::Epilogue { relu, pool };
+                    super::host_conv2d_s1::<Self>(x, weight, bias, padding, epilogue).0
                 }
             }
         };
@@ -220,7 +235,7 @@ mod imp {
     }
 
     mod autodiff {
-        use super::{CpuKernels, Host, host_conv2d_s1_backward};
+        use super::{CpuKernels, Epilogue, Host, host_conv2d_s1, host_conv2d_s1_backward};
         use burn::backend::Backend;
         use burn::backend::autodiff::checkpoint::base::Checkpointer;
         use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -252,8 +267,15 @@ mod imp {
         struct Conv;
 
         impl<B: Backend + CpuKernels + Host> Backward<B, 3> for Conv {
-            /// Input, weight, the output where the ReLU is fused, and the padding.
-            type State = (NodeId, NodeId, Option<B::FloatTensorPrimitive>, [usize; 2]);
+            /// Input, weight, the output where the epilogue keeps it, the padding and the
+            /// epilogue.
+            type State = (
+                NodeId,
+                NodeId,
+                Option<B::FloatTensorPrimitive>,
+                [usize; 2],
+                Epilogue,
+            );
 
             fn backward(
                 self,
@@ -263,7 +285,7 @@ mod imp {
             ) {
                 let [node_x, node_weight, node_bias] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
-                let (x_state, weight_state, output, padding) = ops.state;
+                let (x_state, weight_state, output, padding, epilogue) = ops.state;
                 let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
                 let weight =
                     checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
@@ -273,6 +295,7 @@ mod imp {
                     output,
                     grad,
                     padding,
+                    epilogue,
                     node_x.is_some(),
                 );
                 if let (Some(node), Some(dx)) = (node_x, dx) {
@@ -316,22 +339,24 @@ mod imp {
                 bias: FloatTensor<Self>,
                 padding: [usize; 2],
                 relu: bool,
+                pool: bool,
             ) -> FloatTensor<Self> {
+                let epilogue = Epilogue { relu, pool };
                 let nodes = [x.node(), weight.node(), bias.node()];
                 match Conv.prepare::<C>(nodes).compute_bound().stateful() {
                     OpsKind::Tracked(mut prep) => {
                         let x_state = prep.checkpoint(&x);
                         let weight_state = prep.checkpoint(&weight);
-                        let out = B::conv2d_s1(
+                        // The output the epilogue's gradients need (the pooling's windows, the
+                        // ReLU's mask), kept for the backward pass.
+                        let (out, saved) = host_conv2d_s1::<B>(
                             x.into_primitive(),
                             weight.into_primitive(),
                             bias.into_primitive(),
                             padding,
-                            relu,
+                            epilogue,
                         );
-                        // The ReLU's gradient passes where its output is positive.
-                        let saved = relu.then(|| out.clone());
-                        prep.finish((x_state, weight_state, saved, padding), out)
+                        prep.finish((x_state, weight_state, saved, padding, epilogue), out)
                     }
                     OpsKind::UnTracked(prep) => prep.finish(B::conv2d_s1(
                         x.into_primitive(),
@@ -339,6 +364,7 @@ mod imp {
                         bias.into_primitive(),
                         padding,
                         relu,
+                        pool,
                     )),
                 }
             }
@@ -363,13 +389,15 @@ mod imp {
         Tensor::from_dispatch(<Dispatch as CpuKernels>::max_pool2x2(x.into_dispatch()))
     }
 
-    /// Stride-1 convolution with a bias, followed by a ReLU where `relu` (see `conv_host.rs`).
+    /// Stride-1 convolution with a bias, followed by a ReLU where `relu` and a 2×2 max-pooling
+    /// where `pool` (see `conv_host.rs`).
     pub(crate) fn conv2d_s1(
         x: Tensor<4>,
         weight: Tensor<4>,
         bias: Tensor<1>,
         padding: [usize; 2],
         relu: bool,
+        pool: bool,
     ) -> Tensor<4> {
         Tensor::from_dispatch(<Dispatch as CpuKernels>::conv2d_s1(
             x.into_dispatch(),
@@ -377,6 +405,7 @@ mod imp {
             bias.into_dispatch(),
             padding,
             relu,
+            pool,
         ))
     }
 }
@@ -398,6 +427,7 @@ mod none {
         _: Tensor<4>,
         _: Tensor<1>,
         _: [usize; 2],
+        _: bool,
         _: bool,
     ) -> Tensor<4> {
         unreachable!("only used where `supported` holds")
@@ -545,36 +575,56 @@ mod tests {
     }
 
     #[test]
-    fn a_fused_relu_is_the_relu_after_the_convolution_bit_for_bit() {
+    fn a_fused_relu_and_pooling_are_the_same_bits_as_applied_after_the_convolution() {
+        let pool = MaxPool2dConfig::new([2, 2]).init();
         for (name, dev) in cpu_devices() {
-            let conv = Conv2dConfig::new([4, 6], [3, 3])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(&dev);
-            let mut values = ties([2, 4, 6, 5]);
-            values[3] = 0.5; // no NaN: it would reach every gradient
-            let x =
-                Tensor::<4>::from_data(TensorData::new(values, [2, 4, 6, 5]), &dev).require_grad();
-            let fused = crate::fastconv::conv2d(&conv, x.clone(), true);
-            let after =
-                burn::tensor::activation::relu(crate::fastconv::conv2d(&conv, x.clone(), false));
-            let (gf, ga) = compare_and_backward(fused, after, true, name);
-            assert_eq!(
-                bits(x.grad(&gf).unwrap()),
-                bits(x.grad(&ga).unwrap()),
-                "{name}"
-            );
-            let w = conv.weight.val();
-            assert_eq!(
-                bits(w.grad(&gf).unwrap()),
-                bits(w.grad(&ga).unwrap()),
-                "{name}"
-            );
-            let b = conv.bias.as_ref().unwrap().val();
-            assert_eq!(
-                bits(b.grad(&gf).unwrap()),
-                bits(b.grad(&ga).unwrap()),
-                "{name}"
-            );
+            // An even map, and an odd one whose last row and column the pooling drops.
+            for dims in [[2, 4, 6, 8], [3, 4, 7, 5]] {
+                let conv = Conv2dConfig::new([4, 6], [3, 3])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .init(&dev);
+                let mut values = ties(dims);
+                values[3] = 0.5; // no NaN: it would reach every gradient
+                let x = Tensor::<4>::from_data(TensorData::new(values, dims), &dev).require_grad();
+                let what = format!("{name} {dims:?}");
+                let unfused = || crate::fastconv::conv2d(&conv, x.clone(), false);
+                let relu = |t| burn::tensor::activation::relu(t);
+                // ReLU fused, and ReLU with pooling fused, against each applied after.
+                let cases = [
+                    (
+                        crate::fastconv::conv2d(&conv, x.clone(), true),
+                        relu(unfused()),
+                    ),
+                    (
+                        crate::fastconv::conv_activation_pool(
+                            &conv,
+                            x.clone(),
+                            crate::Activation::Relu,
+                            &pool,
+                            "conv",
+                            &mut None,
+                        ),
+                        crate::pool::max_pool2d(&pool, relu(unfused())),
+                    ),
+                ];
+                for (fused, after) in cases {
+                    let (gf, ga) = compare_and_backward(fused, after, true, &what);
+                    let (xf, xa) = (x.grad(&gf).unwrap(), x.grad(&ga).unwrap());
+                    assert_eq!(bits(xf), bits(xa), "{what}");
+                    let w = conv.weight.val();
+                    assert_eq!(
+                        bits(w.grad(&gf).unwrap()),
+                        bits(w.grad(&ga).unwrap()),
+                        "{what}"
+                    );
+                    let b = conv.bias.as_ref().unwrap().val();
+                    assert_eq!(
+                        bits(b.grad(&gf).unwrap()),
+                        bits(b.grad(&ga).unwrap()),
+                        "{what}"
+                    );
+                }
+            }
         }
     }
 

@@ -26,12 +26,17 @@ pub(crate) fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
 /// Whether the 2×2 kernel computes `pool(x)`: a 2×2 window, stride 2, no padding or dilation,
 /// floor rounding, an `f32` tensor on a CPU backend.
 fn applies(pool: &MaxPool2d, x: &Tensor<4>) -> bool {
-    let shape_ok = pool.kernel_size == [2, 2]
+    is_2x2(pool) && crate::kernels::supported(x)
+}
+
+/// Whether `pool` is the 2×2 kernel's: a 2×2 window, stride 2, no padding or dilation, floor
+/// rounding.
+pub(crate) fn is_2x2(pool: &MaxPool2d) -> bool {
+    pool.kernel_size == [2, 2]
         && pool.stride == [2, 2]
         && pool.dilation == [1, 1]
         && !pool.ceil_mode
-        && matches!(pool.padding, PaddingConfig2d::Valid);
-    shape_ok && crate::kernels::supported(x)
+        && matches!(pool.padding, PaddingConfig2d::Valid)
 }
 
 /// The maximum of a 2×2 window `[a, b, c, d]` (row-major) and its index, by flex's rule: the first
@@ -73,7 +78,7 @@ pub(crate) fn forward_host(x: &[f32], h: usize, w: usize) -> Vec<f32> {
 /// One plane of [`forward_host`].
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 #[inline(always)]
-fn forward_plane(src: &[f32], dst: &mut [f32], w: usize, ow: usize) {
+pub(crate) fn forward_plane(src: &[f32], dst: &mut [f32], w: usize, ow: usize) {
     for (i, row) in dst.chunks_exact_mut(ow).enumerate() {
         let top = &src[2 * i * w..2 * i * w + 2 * ow];
         let bottom = &src[(2 * i + 1) * w..(2 * i + 1) * w + 2 * ow];
@@ -111,7 +116,7 @@ pub(crate) fn backward_host(x: &[f32], grad: &[f32], h: usize, w: usize) -> Vec<
 /// One plane of [`backward_host`].
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 #[inline(always)]
-fn backward_plane(src: &[f32], g: &[f32], dst: &mut [f32], w: usize, ow: usize) {
+pub(crate) fn backward_plane(src: &[f32], g: &[f32], dst: &mut [f32], w: usize, ow: usize) {
     for (i, grow) in g.chunks_exact(ow).enumerate() {
         let (t, b) = (2 * i * w, (2 * i + 1) * w);
         let (dt, db) = dst[t..b + w].split_at_mut(w);

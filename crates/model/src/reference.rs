@@ -8,7 +8,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::fastconv::{Taps, conv_activation};
+use crate::fastconv::{Taps, conv_activation_pool};
 use crate::layers::{LayerInfo, conv_info, linear_info};
 use crate::{Activation, Classifier, ModelError, Tap};
 
@@ -114,10 +114,9 @@ impl RefCnnConfig {
 
 impl RefCnn {
     fn run(&self, images: Tensor<4>, mut taps: Taps<'_>) -> Tensor<2> {
-        let post1 = conv_activation(&self.conv1, images, Activation::Relu, "conv1", &mut taps);
-        let x = crate::pool::max_pool2d(&self.pool, post1);
-        let post2 = conv_activation(&self.conv2, x, Activation::Relu, "conv2", &mut taps);
-        let x = crate::pool::max_pool2d(&self.pool, post2);
+        let act = Activation::Relu;
+        let x = conv_activation_pool(&self.conv1, images, act, &self.pool, "conv1", &mut taps);
+        let x = conv_activation_pool(&self.conv2, x, act, &self.pool, "conv2", &mut taps);
         let [n, c, h, w] = x.dims();
         let pre3 = self.fc1.forward(x.reshape([n, c * h * w]));
         let post3 = relu(pre3.clone());

@@ -77,11 +77,15 @@ pub(crate) struct Epilogue {
     pub pool: bool,
 }
 
-impl Epilogue {
-    /// Whether the backward pass needs the (activated) output.
-    pub fn keeps_output(self) -> bool {
-        self.relu || self.pool
-    }
+/// What the backward pass needs of the forward pass's epilogue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kept<'a> {
+    /// Nothing: no epilogue.
+    Nothing,
+    /// The output after its ReLU, whose gradient passes where it is not `<= 0`.
+    Output(&'a [f32]),
+    /// The pooling's winners, one per window (see `pool::forward_plane_winners`).
+    Winners(&'a [u8]),
 }
 
 /// Per-thread buffers reused across images and steps: the patch matrix, its gradient and the
@@ -95,6 +99,8 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// One image's output where it is pooled before it leaves the kernel.
+    static OUTPUT: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `f()` compiled for the widest SIMD instruction set the CPU has (AVX-512, AVX2 or the
@@ -214,33 +220,21 @@ fn pooled_hw([oh, ow]: [usize; 2]) -> [usize; 2] {
 }
 
 /// The convolution of `x` (`[N, C, H, W]`) with `weight` (`[O, C, kh, kw]`) and `bias` (`[O]`),
-/// followed by the epilogue: `(output, pooled)`, the output `[N, O, OH, OW]` (after the ReLU where
-/// there is one) and, where the epilogue pools, its pooling `[N, O, OH/2, OW/2]`, computed image by
-/// image while the output is in cache.
+/// followed by the epilogue: the output `[N, O, OH, OW]` (after the ReLU where there is one)
+/// or, where the epilogue pools, its pooling `[N, O, OH/2, OW/2]` and each window's winner,
+/// computed image by image while the output is in cache.
 pub(crate) fn forward(
     x: &[f32],
     weight: &[f32],
     bias: &[f32],
     s: &ConvShape,
     epilogue: Epilogue,
-) -> (Vec<f32>, Option<Vec<f32>>) {
+) -> (Vec<f32>, Option<Vec<u8>>) {
     let (o, taps, ohw) = (s.out_channels, s.taps(), s.map_len());
     let [n, ..] = s.input;
     let [oh, ow] = s.output_hw();
     let [ph, pw] = pooled_hw([oh, ow]);
-    // Every output starts as its channel's bias (written once, where zeros would be written
-    // and then overwritten); the product is added to it.
-    let mut out = Vec::with_capacity(n * o * ohw);
-    for _ in 0..n {
-        for &b in bias {
-            out.extend(std::iter::repeat_n(b, ohw));
-        }
-    }
-    let mut pooled = vec![0.0f32; if epilogue.pool { n * o * ph * pw } else { 0 }];
-    if out.is_empty() {
-        return (out, epilogue.pool.then_some(pooled));
-    }
-    let image = |y: &mut [f32], x: &[f32], p: Option<&mut [f32]>| {
+    let image = |y: &mut [f32], x: &[f32]| {
         SCRATCH.with_borrow_mut(|scratch| {
             let cols = sized(&mut scratch.cols, taps * ohw);
             vectorized(
@@ -254,80 +248,100 @@ pub(crate) fn forward(
                 true,
             );
         });
-        vectorized(
-            #[inline(always)]
-            || {
-                if epilogue.relu {
-                    relu_in_place(y);
-                }
-                if let Some(p) = p {
-                    for (src, dst) in y.chunks_exact(ohw).zip(p.chunks_exact_mut(ph * pw)) {
-                        crate::pool::forward_plane(src, dst, ow, pw);
-                    }
-                }
-            },
-        );
+        if epilogue.relu {
+            vectorized(
+                #[inline(always)]
+                || relu_in_place(y),
+            );
+        }
     };
-    let images = out
-        .par_chunks_mut(o * ohw)
-        .zip(x.par_chunks(s.image_len().max(1)));
-    if epilogue.pool && ph * pw > 0 {
-        images
-            .zip(pooled.par_chunks_mut(o * ph * pw))
-            .for_each(|((y, x), p)| image(y, x, Some(p)));
-    } else {
-        images.for_each(|(y, x)| image(y, x, None));
+    // Every output starts as its channel's bias; the product is added to it.
+    let biased = |y: &mut [f32]| {
+        for (row, &b) in y.chunks_exact_mut(ohw.max(1)).zip(bias) {
+            row.fill(b);
+        }
+    };
+    let xs = x.par_chunks(s.image_len().max(1));
+    if !epilogue.pool {
+        let mut out = vec![0.0f32; n * o * ohw];
+        if !out.is_empty() {
+            out.par_chunks_mut(o * ohw).zip(xs).for_each(|(y, x)| {
+                biased(y);
+                image(y, x);
+            });
+        }
+        return (out, None);
     }
-    (out, epilogue.pool.then_some(pooled))
+    // The output of one image at a time, in a per-thread buffer, pooled on the spot.
+    let mut pooled = vec![0.0f32; n * o * ph * pw];
+    let mut winners = vec![0u8; n * o * ph * pw];
+    if !pooled.is_empty() {
+        pooled
+            .par_chunks_mut(o * ph * pw)
+            .zip(winners.par_chunks_mut(o * ph * pw))
+            .zip(xs)
+            .for_each(|((p, k), x)| {
+                OUTPUT.with_borrow_mut(|y| {
+                    let y = sized(y, o * ohw);
+                    biased(y);
+                    image(y, x);
+                    vectorized(
+                        #[inline(always)]
+                        || {
+                            for ((src, dst), codes) in y
+                                .chunks_exact(ohw)
+                                .zip(p.chunks_exact_mut(ph * pw))
+                                .zip(k.chunks_exact_mut(ph * pw))
+                            {
+                                crate::pool::forward_plane_winners(
+                                    src,
+                                    dst,
+                                    codes,
+                                    ow,
+                                    pw,
+                                    epilogue.relu,
+                                );
+                            }
+                        },
+                    );
+                })
+            });
+    }
+    (pooled, Some(winners))
 }
 
 /// Gradients of [`forward`]: `(dx, dweight, dbias)` given the gradient `grad` of its result (the
 /// pooled map where the epilogue pools, else the output), with `dx` only where `input_grad`.
-/// `output` is the forward pass's output where the epilogue [keeps it](Epilogue::keeps_output):
-/// the pooling's gradient goes to each window's maximum in it, and the ReLU's passes where it is
-/// not `<= 0`, as Burn's do.
+/// `kept` is what the epilogue kept: the pooling's gradient goes to each window's winner, and
+/// the ReLU's passes where the output is not `<= 0`, as Burn's do.
 pub(crate) fn backward(
     x: &[f32],
     weight: &[f32],
-    output: Option<&[f32]>,
+    kept: Kept<'_>,
     grad: &[f32],
     s: &ConvShape,
-    epilogue: Epilogue,
     input_grad: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (o, taps, image) = (s.out_channels, s.taps(), s.image_len());
     let [n, ..] = s.input;
     let per = group_size(n);
     let mut dx = vec![0.0f32; if input_grad { n * image } else { 0 }];
+    let images = Images {
+        x,
+        weight,
+        kept,
+        grad,
+        s,
+    };
     let partial: Vec<(Vec<f32>, Vec<f32>)> = if input_grad && image > 0 {
         dx.par_chunks_mut(per * image)
             .enumerate()
-            .map(|(g, dx)| {
-                let images = Images {
-                    x,
-                    weight,
-                    output,
-                    grad,
-                    s,
-                    epilogue,
-                };
-                group_grads(&images, g * per, Some(dx))
-            })
+            .map(|(g, dx)| group_grads(&images, g * per, Some(dx)))
             .collect()
     } else {
         (0..n.div_ceil(per))
             .into_par_iter()
-            .map(|g| {
-                let images = Images {
-                    x,
-                    weight,
-                    output,
-                    grad,
-                    s,
-                    epilogue,
-                };
-                group_grads(&images, g * per, None)
-            })
+            .map(|g| group_grads(&images, g * per, None))
             .collect()
     };
     let mut dw = vec![0.0f32; o * taps];
@@ -348,18 +362,17 @@ fn group_size(n: usize) -> usize {
     n.div_ceil(GROUPS.min(n).max(1)).max(1)
 }
 
-/// The weight and bias gradients of the images from `first` on (as many as `dx` holds, or up to
-/// a group's size without `dx`), and their input gradients into `dx`.
 /// A backward pass's inputs (see [`backward`]).
 struct Images<'a> {
     x: &'a [f32],
     weight: &'a [f32],
-    output: Option<&'a [f32]>,
+    kept: Kept<'a>,
     grad: &'a [f32],
     s: &'a ConvShape,
-    epilogue: Epilogue,
 }
 
+/// The weight and bias gradients of the images from `first` on (as many as `dx` holds, or up to
+/// a group's size without `dx`), and their input gradients into `dx`.
 fn group_grads(
     images: &Images<'_>,
     first: usize,
@@ -368,10 +381,9 @@ fn group_grads(
     let &Images {
         x,
         weight,
-        output,
+        kept,
         grad,
         s,
-        epilogue,
     } = images;
     let (o, taps, ohw, image) = (s.out_channels, s.taps(), s.map_len(), s.image_len());
     let [oh, ow] = s.output_hw();
@@ -390,38 +402,34 @@ fn group_grads(
         let dcols = sized(dcols, taps * ohw);
         let g = sized(g, o * ohw);
         for (k, i) in (first..first + count).enumerate() {
-            let yi = output.map(|y| &y[i * o * ohw..(i + 1) * o * ohw]);
             vectorized(
                 #[inline(always)]
                 || {
-                    match yi {
-                        Some(yi) if epilogue.pool => {
-                            // The pooled gradient back to each window's maximum (and zero at
-                            // the last row and column of an odd map), then the ReLU's mask.
+                    match kept {
+                        Kept::Winners(winners) => {
+                            // The pooled gradient to each window's winner (zero at the last row
+                            // and column of an odd map, which no window covers).
                             let gi = &grad[i * o * ph * pw..(i + 1) * o * ph * pw];
+                            let ki = &winners[i * o * ph * pw..(i + 1) * o * ph * pw];
                             if oh % 2 == 1 || ow % 2 == 1 {
                                 g.fill(0.0);
                             }
-                            for ((src, gp), dst) in yi
-                                .chunks_exact(ohw)
+                            for ((codes, gp), dst) in ki
+                                .chunks_exact(ph * pw)
                                 .zip(gi.chunks_exact(ph * pw))
                                 .zip(g.chunks_exact_mut(ohw))
                             {
-                                crate::pool::backward_plane(src, gp, dst, ow, pw);
-                            }
-                            if epilogue.relu {
-                                for (d, &y) in g.iter_mut().zip(yi) {
-                                    *d = if y <= 0.0 { 0.0 } else { *d };
-                                }
+                                crate::pool::backward_plane_winners(codes, gp, dst, ow, pw);
                             }
                         }
-                        Some(yi) if epilogue.relu => {
+                        Kept::Output(y) => {
+                            let yi = &y[i * o * ohw..(i + 1) * o * ohw];
                             let gi = &grad[i * o * ohw..(i + 1) * o * ohw];
                             for ((d, &v), &y) in g.iter_mut().zip(gi).zip(yi) {
                                 *d = if y <= 0.0 { 0.0 } else { v };
                             }
                         }
-                        _ => g.copy_from_slice(&grad[i * o * ohw..(i + 1) * o * ohw]),
+                        Kept::Nothing => g.copy_from_slice(&grad[i * o * ohw..(i + 1) * o * ohw]),
                     }
                     for (d, row) in db.iter_mut().zip(g.chunks_exact(ohw.max(1))) {
                         *d += sum(row);

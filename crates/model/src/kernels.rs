@@ -90,54 +90,70 @@ mod imp {
         B::tensor(out, dims.to_vec())
     }
 
-    /// [`CpuKernels::conv2d_s1`]'s result, and the output its backward pass needs where the
-    /// epilogue keeps it (the result itself without pooling).
+    /// What a convolution's backward pass keeps of its epilogue (see [`Kept`]).
+    #[derive(Debug, Clone)]
+    pub(super) enum Saved<B: Backend> {
+        /// No epilogue.
+        Nothing,
+        /// The output after its ReLU.
+        Output(FloatTensor<B>),
+        /// The pooling's winners.
+        Winners(std::sync::Arc<Vec<u8>>),
+    }
+
+    /// [`CpuKernels::conv2d_s1`]'s result, and what its backward pass needs of the epilogue.
     pub(super) fn host_conv2d_s1<B: Host>(
         x: FloatTensor<B>,
         weight: FloatTensor<B>,
         bias: FloatTensor<B>,
         padding: [usize; 2],
         epilogue: Epilogue,
-    ) -> (FloatTensor<B>, Option<FloatTensor<B>>) {
+    ) -> (FloatTensor<B>, Saved<B>) {
         let s = conv_shape::<B>(&x, &weight, padding);
-        let (out, pooled) = B::with_values(&x, |x| {
+        let (out, winners) = B::with_values(&x, |x| {
             B::with_values(&weight, |w| {
                 B::with_values(&bias, |b| crate::conv_host::forward(x, w, b, &s, epilogue))
             })
         });
-        let out = B::tensor(out, s.output().to_vec());
-        match pooled {
-            Some(pooled) => {
-                let [n, o, oh, ow] = s.output();
-                (B::tensor(pooled, vec![n, o, oh / 2, ow / 2]), Some(out))
-            }
+        let [n, o, oh, ow] = s.output();
+        match winners {
+            Some(winners) => (
+                B::tensor(out, vec![n, o, oh / 2, ow / 2]),
+                Saved::Winners(std::sync::Arc::new(winners)),
+            ),
             None => {
-                let saved = epilogue.keeps_output().then(|| out.clone());
+                let out = B::tensor(out, s.output().to_vec());
+                let saved = if epilogue.relu {
+                    Saved::Output(out.clone())
+                } else {
+                    Saved::Nothing
+                };
                 (out, saved)
             }
         }
     }
 
-    /// Gradients `(input, weight, bias)` of [`CpuKernels::conv2d_s1`] given its output's gradient
-    /// `grad`; `output` is its output where the ReLU was fused. The input's only where
-    /// `input_grad`. (Not part of the extension: only its autodiff version calls it.)
+    /// Gradients `(input, weight, bias)` of [`CpuKernels::conv2d_s1`] given its result's
+    /// gradient `grad` and what its epilogue saved. The input's only where `input_grad`. (Not
+    /// part of the extension: only its autodiff version calls it.)
     pub(super) fn host_conv2d_s1_backward<B: Host>(
         x: FloatTensor<B>,
         weight: FloatTensor<B>,
-        output: Option<FloatTensor<B>>,
+        saved: &Saved<B>,
         grad: FloatTensor<B>,
         padding: [usize; 2],
-        epilogue: Epilogue,
         input_grad: bool,
     ) -> (Option<FloatTensor<B>>, FloatTensor<B>, FloatTensor<B>) {
+        use crate::conv_host::{Kept, backward};
         let s = conv_shape::<B>(&x, &weight, padding);
         let (dx, dw, db) = B::with_values(&x, |x| {
             B::with_values(&weight, |w| {
-                B::with_values(&grad, |g| match &output {
-                    Some(y) => B::with_values(y, |y| {
-                        crate::conv_host::backward(x, w, Some(y), g, &s, epilogue, input_grad)
-                    }),
-                    None => crate::conv_host::backward(x, w, None, g, &s, epilogue, input_grad),
+                B::with_values(&grad, |g| match saved {
+                    Saved::Nothing => backward(x, w, Kept::Nothing, g, &s, input_grad),
+                    Saved::Output(y) => {
+                        B::with_values(y, |y| backward(x, w, Kept::Output(y), g, &s, input_grad))
+                    }
+                    Saved::Winners(k) => backward(x, w, Kept::Winners(k), g, &s, input_grad),
                 })
             })
         });
@@ -235,7 +251,7 @@ mod imp {
     }
 
     mod autodiff {
-        use super::{CpuKernels, Epilogue, Host, host_conv2d_s1, host_conv2d_s1_backward};
+        use super::{CpuKernels, Epilogue, Host, Saved, host_conv2d_s1, host_conv2d_s1_backward};
         use burn::backend::Backend;
         use burn::backend::autodiff::checkpoint::base::Checkpointer;
         use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -267,15 +283,8 @@ mod imp {
         struct Conv;
 
         impl<B: Backend + CpuKernels + Host> Backward<B, 3> for Conv {
-            /// Input, weight, the output where the epilogue keeps it, the padding and the
-            /// epilogue.
-            type State = (
-                NodeId,
-                NodeId,
-                Option<B::FloatTensorPrimitive>,
-                [usize; 2],
-                Epilogue,
-            );
+            /// Input, weight, what the epilogue saved and the padding.
+            type State = (NodeId, NodeId, Saved<B>, [usize; 2]);
 
             fn backward(
                 self,
@@ -285,17 +294,16 @@ mod imp {
             ) {
                 let [node_x, node_weight, node_bias] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
-                let (x_state, weight_state, output, padding, epilogue) = ops.state;
+                let (x_state, weight_state, saved, padding) = ops.state;
                 let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
                 let weight =
                     checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
                 let (dx, dw, db) = host_conv2d_s1_backward::<B>(
                     x,
                     weight,
-                    output,
+                    &saved,
                     grad,
                     padding,
-                    epilogue,
                     node_x.is_some(),
                 );
                 if let (Some(node), Some(dx)) = (node_x, dx) {
@@ -347,7 +355,7 @@ mod imp {
                     OpsKind::Tracked(mut prep) => {
                         let x_state = prep.checkpoint(&x);
                         let weight_state = prep.checkpoint(&weight);
-                        // The output the epilogue's gradients need (the pooling's windows, the
+                        // What the epilogue's gradients need (the pooling's winners, the
                         // ReLU's mask), kept for the backward pass.
                         let (out, saved) = host_conv2d_s1::<B>(
                             x.into_primitive(),
@@ -356,7 +364,7 @@ mod imp {
                             padding,
                             epilogue,
                         );
-                        prep.finish((x_state, weight_state, saved, padding, epilogue), out)
+                        prep.finish((x_state, weight_state, saved, padding), out)
                     }
                     OpsKind::UnTracked(prep) => prep.finish(B::conv2d_s1(
                         x.into_primitive(),

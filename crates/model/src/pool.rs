@@ -134,3 +134,63 @@ pub(crate) fn backward_plane(src: &[f32], g: &[f32], dst: &mut [f32], w: usize, 
         }
     }
 }
+
+/// A window's winner as [`forward_plane_winners`] records it: its maximum's position (0 to 3,
+/// row-major), or [`MASKED`] where a ReLU before the pooling stops the gradient.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+pub(crate) const MASKED: u8 = 4;
+
+/// [`forward_plane`], also recording each window's winner, for a backward pass that does not
+/// search the windows again: where `relu` (the plane is a ReLU's output), a window whose
+/// maximum is `<= 0` is [`MASKED`], as the ReLU's gradient stops there.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[inline(always)]
+pub(crate) fn forward_plane_winners(
+    src: &[f32],
+    dst: &mut [f32],
+    winners: &mut [u8],
+    w: usize,
+    ow: usize,
+    relu: bool,
+) {
+    for (i, (row, codes)) in dst
+        .chunks_exact_mut(ow)
+        .zip(winners.chunks_exact_mut(ow))
+        .enumerate()
+    {
+        let top = &src[2 * i * w..2 * i * w + 2 * ow];
+        let bottom = &src[(2 * i + 1) * w..(2 * i + 1) * w + 2 * ow];
+        for (j, (o, code)) in row.iter_mut().zip(codes.iter_mut()).enumerate() {
+            let (l, r) = (2 * j, 2 * j + 1);
+            let (m, k) = max4(top[l], top[r], bottom[l], bottom[r]);
+            *o = m;
+            *code = if relu & (m <= 0.0) { MASKED } else { k as u8 };
+        }
+    }
+}
+
+/// The gradient of one plane (`dst`, every window position written) from its pooled gradient
+/// `g` and the winners [`forward_plane_winners`] recorded: the gradient (added to zero, as flex
+/// does) at each window's winner, zero elsewhere.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[inline(always)]
+pub(crate) fn backward_plane_winners(
+    winners: &[u8],
+    g: &[f32],
+    dst: &mut [f32],
+    w: usize,
+    ow: usize,
+) {
+    for (i, (grow, codes)) in g.chunks_exact(ow).zip(winners.chunks_exact(ow)).enumerate() {
+        let (t, b) = (2 * i * w, (2 * i + 1) * w);
+        let (dt, db) = dst[t..b + w].split_at_mut(w);
+        let (dt, db) = (&mut dt[..2 * ow], &mut db[..2 * ow]);
+        for j in 0..ow {
+            let (k, g) = (codes[j], 0.0 + grow[j]);
+            dt[2 * j] = if k == 0 { g } else { 0.0 };
+            dt[2 * j + 1] = if k == 1 { g } else { 0.0 };
+            db[2 * j] = if k == 2 { g } else { 0.0 };
+            db[2 * j + 1] = if k == 3 { g } else { 0.0 };
+        }
+    }
+}

@@ -95,12 +95,15 @@ struct Scratch {
     cols: Vec<f32>,
     dcols: Vec<f32>,
     grad: Vec<f32>,
+    pool: crate::pool::PoolScratch,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
     /// One image's output where it is pooled before it leaves the kernel.
     static OUTPUT: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The pooling's buffers.
+    static POOL: RefCell<crate::pool::PoolScratch> = RefCell::new(Default::default());
 }
 
 /// `f()` compiled for the widest SIMD instruction set the CPU has (AVX-512, AVX2 or the
@@ -285,6 +288,24 @@ pub(crate) fn forward(
                     let y = sized(y, o * ohw);
                     biased(y);
                     image(y, x);
+                    let whole = POOL.with_borrow_mut(|pool| {
+                        vectorized(
+                            #[inline(always)]
+                            || {
+                                crate::pool::forward_image_winners(
+                                    y,
+                                    [o, oh, ow],
+                                    p,
+                                    k,
+                                    epilogue.relu,
+                                    pool,
+                                )
+                            },
+                        )
+                    });
+                    if whole {
+                        return;
+                    }
                     vectorized(
                         #[inline(always)]
                         || {
@@ -397,6 +418,7 @@ fn group_grads(
             cols,
             dcols,
             grad: g,
+            pool,
         } = scratch;
         let cols = sized(cols, taps * ohw);
         let dcols = sized(dcols, taps * ohw);
@@ -411,15 +433,17 @@ fn group_grads(
                             // and column of an odd map, which no window covers).
                             let gi = &grad[i * o * ph * pw..(i + 1) * o * ph * pw];
                             let ki = &winners[i * o * ph * pw..(i + 1) * o * ph * pw];
-                            if oh % 2 == 1 || ow % 2 == 1 {
+                            if oh % 2 == 0 && ow % 2 == 0 {
+                                crate::pool::backward_image_winners(ki, gi, g, [o, oh, ow], pool);
+                            } else {
                                 g.fill(0.0);
-                            }
-                            for ((codes, gp), dst) in ki
-                                .chunks_exact(ph * pw)
-                                .zip(gi.chunks_exact(ph * pw))
-                                .zip(g.chunks_exact_mut(ohw))
-                            {
-                                crate::pool::backward_plane_winners(codes, gp, dst, ow, pw);
+                                for ((codes, gp), dst) in ki
+                                    .chunks_exact(ph * pw)
+                                    .zip(gi.chunks_exact(ph * pw))
+                                    .zip(g.chunks_exact_mut(ohw))
+                                {
+                                    crate::pool::backward_plane_winners(codes, gp, dst, ow, pw);
+                                }
                             }
                         }
                         Kept::Output(y) => {

@@ -194,3 +194,135 @@ pub(crate) fn backward_plane_winners(
         }
     }
 }
+
+/// Buffers for [`forward_image_winners`] and [`backward_image_winners`], reused across images.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[derive(Default)]
+pub(crate) struct PoolScratch {
+    rows: Vec<f32>,
+    lanes: Vec<f32>,
+}
+
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+impl PoolScratch {
+    /// The top and bottom rows of every window (`pairs` pairs of rows of `w`), each set laid end
+    /// to end, and four lanes of `windows` values.
+    #[inline(always)]
+    fn split(
+        &mut self,
+        pairs: usize,
+        w: usize,
+        windows: usize,
+    ) -> ([&mut [f32]; 2], [&mut [f32]; 4]) {
+        let grow = |buf: &mut Vec<f32>, len| {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+        };
+        grow(&mut self.rows, 2 * pairs * w);
+        grow(&mut self.lanes, 4 * windows);
+        let (tops, rest) = self.rows.split_at_mut(pairs * w);
+        let bottoms = &mut rest[..pairs * w];
+        let (a, rest) = self.lanes.split_at_mut(windows);
+        let (b, rest) = rest.split_at_mut(windows);
+        let (c, rest) = rest.split_at_mut(windows);
+        ([tops, bottoms], [a, b, c, &mut rest[..windows]])
+    }
+}
+
+/// `even[j] = src[2j]`, `odd[j] = src[2j + 1]`: a plain strided copy, which vectorizes.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[inline(always)]
+fn deinterleave(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    let n = even.len();
+    let (src, odd) = (&src[..2 * n], &mut odd[..n]);
+    for j in 0..n {
+        even[j] = src[2 * j];
+        odd[j] = src[2 * j + 1];
+    }
+}
+
+/// The inverse of [`deinterleave`].
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[inline(always)]
+fn interleave(even: &[f32], odd: &[f32], dst: &mut [f32]) {
+    let n = even.len();
+    let (dst, odd) = (&mut dst[..2 * n], &odd[..n]);
+    for j in 0..n {
+        dst[2 * j] = even[j];
+        dst[2 * j + 1] = odd[j];
+    }
+}
+
+/// [`forward_plane_winners`] of a whole image, `planes` planes of `h × w` with `h` and `w` even,
+/// laid out so that every loop runs over the image's windows at once: the rows are gathered into
+/// the windows' top and bottom rows, those split into left and right columns, then each window
+/// is chosen from four consecutive lanes. `false` (nothing written) where `h` or `w` is odd.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[inline(always)]
+pub(crate) fn forward_image_winners(
+    y: &[f32],
+    [planes, h, w]: [usize; 3],
+    pooled: &mut [f32],
+    winners: &mut [u8],
+    relu: bool,
+    scratch: &mut PoolScratch,
+) -> bool {
+    if h % 2 == 1 || w % 2 == 1 {
+        return false;
+    }
+    let (pairs, windows) = (planes * h / 2, planes * h * w / 4);
+    let ([tops, bottoms], [a, b, c, d]) = scratch.split(pairs, w, windows);
+    for (i, (t, bt)) in tops
+        .chunks_exact_mut(w)
+        .zip(bottoms.chunks_exact_mut(w))
+        .enumerate()
+    {
+        t.copy_from_slice(&y[2 * i * w..(2 * i + 1) * w]);
+        bt.copy_from_slice(&y[(2 * i + 1) * w..(2 * i + 2) * w]);
+    }
+    deinterleave(tops, a, b);
+    deinterleave(bottoms, c, d);
+    let (pooled, winners) = (&mut pooled[..windows], &mut winners[..windows]);
+    let (b, c, d) = (&b[..windows], &c[..windows], &d[..windows]);
+    for q in 0..windows {
+        let (m, k) = max4(a[q], b[q], c[q], d[q]);
+        pooled[q] = m;
+        winners[q] = if relu & (m <= 0.0) { MASKED } else { k as u8 };
+    }
+    true
+}
+
+/// [`backward_plane_winners`] of a whole image laid out as in [`forward_image_winners`]: `dst`
+/// (`planes × h × w`, `h` and `w` even) gets the pooled gradient `g` at each window's winner.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[inline(always)]
+pub(crate) fn backward_image_winners(
+    winners: &[u8],
+    g: &[f32],
+    dst: &mut [f32],
+    [planes, h, w]: [usize; 3],
+    scratch: &mut PoolScratch,
+) {
+    let (pairs, windows) = (planes * h / 2, planes * h * w / 4);
+    let ([tops, bottoms], [a, b, c, d]) = scratch.split(pairs, w, windows);
+    let (winners, g) = (&winners[..windows], &g[..windows]);
+    let (b, c, d) = (&mut b[..windows], &mut c[..windows], &mut d[..windows]);
+    for q in 0..windows {
+        let (k, v) = (winners[q], 0.0 + g[q]);
+        a[q] = if k == 0 { v } else { 0.0 };
+        b[q] = if k == 1 { v } else { 0.0 };
+        c[q] = if k == 2 { v } else { 0.0 };
+        d[q] = if k == 3 { v } else { 0.0 };
+    }
+    interleave(a, b, tops);
+    interleave(c, d, bottoms);
+    for (i, (t, bt)) in tops
+        .chunks_exact(w)
+        .zip(bottoms.chunks_exact(w))
+        .enumerate()
+    {
+        dst[2 * i * w..(2 * i + 1) * w].copy_from_slice(t);
+        dst[(2 * i + 1) * w..(2 * i + 2) * w].copy_from_slice(bt);
+    }
+}

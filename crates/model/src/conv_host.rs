@@ -184,19 +184,40 @@ fn sum(values: &[f32]) -> f32 {
 
 /// The adjoint of [`patches_into`] (col2im): the patch-matrix gradient `dcols` of one image
 /// added into its gradient `dx` (`[C, H, W]`, which must hold zeros), taps in row order.
+/// `dcols`'s values at positions outside the image are zeroed on the way.
 #[inline(always)]
-fn fold_into(dcols: &[f32], s: &ConvShape, dx: &mut [f32]) {
+fn fold_into(dcols: &mut [f32], s: &ConvShape, dx: &mut [f32]) {
     let [_, _, h, w] = s.input;
     let ([kh, kw], [ph, pw]) = (s.kernel, s.padding);
     let [oh, ow] = s.output_hw();
     if oh * ow == 0 {
         return;
     }
-    for (r, row) in dcols.chunks_exact(oh * ow).enumerate() {
+    for (r, row) in dcols.chunks_exact_mut(oh * ow).enumerate() {
         let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
         let plane = &mut dx[ci * h * w..(ci + 1) * h * w];
         let x0 = pw.saturating_sub(kx).min(ow);
         let x1 = (w + pw).saturating_sub(kx).clamp(x0, ow);
+        let y0 = ph.saturating_sub(ky).min(oh);
+        let y1 = (h + ph).saturating_sub(ky).clamp(y0, oh);
+        if ow == w && x0 < x1 && y0 < y1 {
+            // As in `patches_into`: the valid rows are one shifted block. The columns that wrap
+            // around into the neighbouring rows are zeroed first, so they add nothing (`dx`
+            // never holds −0, so adding +0 leaves every value's bits as they are).
+            for out in row[y0 * ow..y1 * ow].chunks_exact_mut(ow) {
+                out[..x0].fill(0.0);
+                out[x1..].fill(0.0);
+            }
+            let (start, end) = (y0 * ow + x0, (y1 - 1) * ow + x1);
+            let dst = (y0 + ky - ph) * w + x0 + kx - pw;
+            for (d, v) in plane[dst..dst + end - start]
+                .iter_mut()
+                .zip(&row[start..end])
+            {
+                *d += v;
+            }
+            continue;
+        }
         for (oy, src) in row.chunks_exact(ow).enumerate() {
             let iy = (oy + ky).wrapping_sub(ph);
             if iy < h && x0 < x1 {

@@ -16,8 +16,9 @@ use crate::{build_trainer, build_trainer_in, features_for, root, target_dir, wri
     after_long_help = "How it is measured: each configuration runs `trainer bench` (the \
 reference CNN on the bundled sample, Adam with ε 1e-8, lr 1e-3, cross-entropy; 5 untimed warm-up \
 steps, then --steps timed steps; inference in batches of 256) --repeat times; with --baseline or \
---pytorch the other side runs interleaved with ours in every repetition (other, ours, other, \
-ours, ...), so both see the same machine load. Figures are medians over the repetitions; ratios \
+--pytorch the other sides run interleaved with ours in every repetition (baseline, PyTorch, \
+ours, baseline, PyTorch, ours, ...), so all see the same machine load; both options together \
+give a before/after/PyTorch table from one run. Figures are medians over the repetitions; ratios \
 are ours divided by the other side's median.\n\n\
 --pytorch installs PyTorch from PyPI on first use into a virtual environment \
 (python/setup-venv: ~/.cache/filterlab/pytorch-venv, or FILTERLAB_TORCH_VENV; the Linux wheel \
@@ -50,7 +51,7 @@ pub struct BenchArgs {
     pub features: Option<String>,
     /// Also build this git revision (in a worktree) and report every figure as a ratio to it,
     /// measured interleaved in this run.
-    #[arg(long, value_name = "REV", conflicts_with = "pytorch")]
+    #[arg(long, value_name = "REV")]
     pub baseline: Option<String>,
     /// Measure PyTorch side by side (same model, batch, optimizer and threads; see below) and
     /// report every figure as a ratio to it.
@@ -257,21 +258,16 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let features = features_for(&args.backend, args.features.as_deref());
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
-    let (other, other_name) = match (&args.baseline, args.pytorch) {
-        (Some(rev), _) => (
-            Some(Runner::Trainer(build_baseline(
-                &dir,
-                rev,
-                features.as_deref(),
-            )?)),
-            rev.clone(),
-        ),
-        (None, true) => (
-            Some(Runner::Pytorch(pytorch_python()?)),
-            "PyTorch".to_string(),
-        ),
-        (None, false) => (None, String::new()),
-    };
+    // The other sides, each with its name and the short name of its columns.
+    let mut others: Vec<(Runner, String, String)> = Vec::new();
+    if let Some(rev) = &args.baseline {
+        let bin = build_baseline(&dir, rev, features.as_deref())?;
+        others.push((Runner::Trainer(bin), rev.clone(), "base".to_string()));
+    }
+    if args.pytorch {
+        let python = pytorch_python()?;
+        others.push((Runner::Pytorch(python), "PyTorch".into(), "torch".into()));
+    }
     let current = dir.join("trainer-current");
     std::fs::copy(build_trainer(features.as_deref())?, &current)?;
     let current = Runner::Trainer(current);
@@ -287,11 +283,12 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
                 p.batch
             );
         }
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let mut ours = Vec::new();
+        let mut theirs: Vec<Vec<Value>> = vec![Vec::new(); others.len()];
         for _ in 0..args.repeat {
-            // Interleaved: the other side, then ours, each repetition.
-            if let Some(o) = &other {
-                theirs.push(o.measure(&args.backend, args.steps, p)?);
+            // Interleaved: the other sides, then ours, each repetition.
+            for ((o, _, _), t) in others.iter().zip(&mut theirs) {
+                t.push(o.measure(&args.backend, args.steps, p)?);
             }
             ours.push(current.measure(&args.backend, args.steps, p)?);
         }
@@ -303,13 +300,20 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             "current": cur,
             "fraction_of_peak": cur["train_gflops"].as_f64().unwrap_or(0.0) / args.peak_gflops,
         });
-        if !theirs.is_empty() {
-            let b = median(theirs);
-            row["train_ratio"] =
-                json!(rate(&cur, "train_images_per_sec") / rate(&b, "train_images_per_sec"));
-            row["infer_ratio"] =
-                json!(rate(&cur, "infer_images_per_sec") / rate(&b, "infer_images_per_sec"));
-            row["other"] = b;
+        let mut compared = serde_json::Map::new();
+        for ((_, name, _), t) in others.iter().zip(theirs) {
+            let b = median(t);
+            compared.insert(
+                name.clone(),
+                json!({
+                    "train_ratio": rate(&cur, "train_images_per_sec") / rate(&b, "train_images_per_sec"),
+                    "infer_ratio": rate(&cur, "infer_images_per_sec") / rate(&b, "infer_images_per_sec"),
+                    "measured": b,
+                }),
+            );
+        }
+        if !compared.is_empty() {
+            row["compared"] = Value::Object(compared);
         }
         rows.push(row);
     }
@@ -317,7 +321,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         "backend": args.backend,
         "repeat": args.repeat,
         "steps": args.steps,
-        "compared_with": (!other_name.is_empty()).then_some(&other_name),
+        "compared_with": others.iter().map(|(_, name, _)| name).collect::<Vec<_>>(),
         "peak_gflops": args.peak_gflops,
         "results": rows,
     });
@@ -337,16 +341,15 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     if let Some(d) = rows.first().and_then(|r| r["current"]["device"].as_str()) {
         println!("device: {d}");
     }
-    let with_other = other.is_some();
-    let short = if args.pytorch { "torch" } else { "base" };
-    println!(
-        "threads workers  batch  train img/s  infer img/s  GFLOP/s  of peak  peak RSS MiB{}",
-        if with_other {
-            format!("  {short:>5} train  {short:>5} infer  train ×{short}  infer ×{short}")
-        } else {
-            String::new()
-        }
-    );
+    let mut header =
+        "threads workers  batch  train img/s  infer img/s  GFLOP/s  of peak  peak RSS MiB"
+            .to_string();
+    for (_, _, short) in &others {
+        header += &format!(
+            "  {short:>5} train  {short:>5} infer  {short:>5} RSS  train ×{short}  infer ×{short}"
+        );
+    }
+    println!("{header}");
     for r in &rows {
         let c = &r["current"];
         print!(
@@ -360,20 +363,21 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             r["fraction_of_peak"].as_f64().unwrap_or(0.0) * 100.0,
             c["peak_rss_mib"].as_f64().unwrap_or(0.0),
         );
-        if with_other {
-            let o = &r["other"];
+        for (_, name, _) in &others {
+            let o = &r["compared"][name];
             print!(
-                "  {:>11.0}  {:>11.0}  {:>11.2}  {:>11.2}",
-                rate(o, "train_images_per_sec"),
-                rate(o, "infer_images_per_sec"),
-                r["train_ratio"].as_f64().unwrap_or(f64::NAN),
-                r["infer_ratio"].as_f64().unwrap_or(f64::NAN)
+                "  {:>11.0}  {:>11.0}  {:>9.0}  {:>11.2}  {:>11.2}",
+                rate(&o["measured"], "train_images_per_sec"),
+                rate(&o["measured"], "infer_images_per_sec"),
+                o["measured"]["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
+                o["train_ratio"].as_f64().unwrap_or(f64::NAN),
+                o["infer_ratio"].as_f64().unwrap_or(f64::NAN)
             );
         }
         println!();
     }
-    if with_other {
-        println!("(×{short}: ours divided by {other_name}'s median, measured interleaved)");
+    for (_, name, short) in &others {
+        println!("(×{short}: ours divided by {name}'s median, measured interleaved)");
     }
     println!("(JSON: {})", path.display());
     Ok(())

@@ -4,10 +4,11 @@
 //! built in a reused per-thread buffer, so it stays in the core's cache for the matrix product
 //! that reads it, and the output comes out in `[N, O, OH, OW]` order with no transpose:
 //!
-//! - forward: `Y_i = W · P_i + b`, then the ReLU in place where it is fused;
-//! - backward, per image: `G_i` = the output gradient, masked by the saved output where the
-//!   ReLU is fused; `dW += G_i · P_iᵀ`; `db += Σ G_i`; `dP_i = Wᵀ · G_i`, folded back into the
-//!   image's gradient (col2im).
+//! - forward: `Y_i = W · P_i + b`, then the [`Epilogue`]: the ReLU in place, and a 2×2
+//!   max-pooling of the image while it is in cache, recording each window's winner;
+//! - backward, per image: `G_i` = the output gradient (sent to the winners where the epilogue
+//!   pooled), masked where the ReLU's output is `<= 0`; `dW += G_i · P_iᵀ`; `db += Σ G_i`;
+//!   `dP_i = Wᵀ · G_i`, folded back into the image's gradient (col2im).
 //!
 //! The images are split into [`GROUPS`] contiguous groups whatever the thread count; each group
 //! sums its weight and bias gradients in image order, and the groups' sums are added in group
@@ -88,22 +89,20 @@ pub(crate) enum Kept<'a> {
     Winners(&'a [u8]),
 }
 
-/// Per-thread buffers reused across images and steps: the patch matrix, its gradient and the
-/// masked output gradient.
+/// Per-thread buffers reused across images and steps: the patch matrix, its gradient, the
+/// (masked) output gradient, one image's output where it is pooled before it leaves the kernel,
+/// and the pooling's own.
 #[derive(Default)]
 struct Scratch {
     cols: Vec<f32>,
     dcols: Vec<f32>,
     grad: Vec<f32>,
+    output: Vec<f32>,
     pool: crate::pool::PoolScratch,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-    /// One image's output where it is pooled before it leaves the kernel.
-    static OUTPUT: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    /// The pooling's buffers.
-    static POOL: RefCell<crate::pool::PoolScratch> = RefCell::new(Default::default());
 }
 
 /// `f()` compiled for the widest SIMD instruction set the CPU has (AVX-512, AVX2 or the
@@ -258,20 +257,22 @@ pub(crate) fn forward(
     let [n, ..] = s.input;
     let [oh, ow] = s.output_hw();
     let [ph, pw] = pooled_hw([oh, ow]);
-    let image = |y: &mut [f32], x: &[f32]| {
-        SCRATCH.with_borrow_mut(|scratch| {
-            let cols = sized(&mut scratch.cols, taps * ohw);
-            vectorized(
-                #[inline(always)]
-                || patches_into(x, s, cols),
-            );
-            matmul(
-                MatMut::rows(y, o, ohw),
-                MatRef::rows(weight, o, taps),
-                MatRef::rows(cols, taps, ohw),
-                true,
-            );
-        });
+    // One image: its output `y` (starting as the bias) plus the product, then the ReLU.
+    let image = |y: &mut [f32], x: &[f32], cols: &mut Vec<f32>| {
+        for (row, &b) in y.chunks_exact_mut(ohw.max(1)).zip(bias) {
+            row.fill(b);
+        }
+        let cols = sized(cols, taps * ohw);
+        vectorized(
+            #[inline(always)]
+            || patches_into(x, s, cols),
+        );
+        matmul(
+            MatMut::rows(y, o, ohw),
+            MatRef::rows(weight, o, taps),
+            MatRef::rows(cols, taps, ohw),
+            true,
+        );
         if epilogue.relu {
             vectorized(
                 #[inline(always)]
@@ -279,19 +280,12 @@ pub(crate) fn forward(
             );
         }
     };
-    // Every output starts as its channel's bias; the product is added to it.
-    let biased = |y: &mut [f32]| {
-        for (row, &b) in y.chunks_exact_mut(ohw.max(1)).zip(bias) {
-            row.fill(b);
-        }
-    };
     let xs = x.par_chunks(s.image_len().max(1));
     if !epilogue.pool {
         let mut out = vec![0.0f32; n * o * ohw];
         if !out.is_empty() {
             out.par_chunks_mut(o * ohw).zip(xs).for_each(|(y, x)| {
-                biased(y);
-                image(y, x);
+                SCRATCH.with_borrow_mut(|scratch| image(y, x, &mut scratch.cols))
             });
         }
         return (out, None);
@@ -299,56 +293,38 @@ pub(crate) fn forward(
     // The output of one image at a time, in a per-thread buffer, pooled on the spot.
     let mut pooled = vec![0.0f32; n * o * ph * pw];
     let mut winners = vec![0u8; n * o * ph * pw];
-    if !pooled.is_empty() {
-        pooled
-            .par_chunks_mut(o * ph * pw)
-            .zip(winners.par_chunks_mut(o * ph * pw))
-            .zip(xs)
-            .for_each(|((p, k), x)| {
-                OUTPUT.with_borrow_mut(|y| {
-                    let y = sized(y, o * ohw);
-                    biased(y);
-                    image(y, x);
-                    let whole = POOL.with_borrow_mut(|pool| {
-                        vectorized(
-                            #[inline(always)]
-                            || {
-                                crate::pool::forward_image_winners(
-                                    y,
-                                    [o, oh, ow],
-                                    p,
-                                    k,
-                                    epilogue.relu,
-                                    pool,
-                                )
-                            },
-                        )
-                    });
-                    if whole {
-                        return;
-                    }
-                    vectorized(
-                        #[inline(always)]
-                        || {
-                            for ((src, dst), codes) in y
-                                .chunks_exact(ohw)
-                                .zip(p.chunks_exact_mut(ph * pw))
-                                .zip(k.chunks_exact_mut(ph * pw))
-                            {
-                                crate::pool::forward_plane_winners(
-                                    src,
-                                    dst,
-                                    codes,
-                                    ow,
-                                    pw,
-                                    epilogue.relu,
-                                );
-                            }
-                        },
-                    );
-                })
-            });
+    if pooled.is_empty() {
+        return (pooled, Some(winners));
     }
+    pooled
+        .par_chunks_mut(o * ph * pw)
+        .zip(winners.par_chunks_mut(o * ph * pw))
+        .zip(xs)
+        .for_each(|((p, k), x)| {
+            SCRATCH.with_borrow_mut(|scratch| {
+                let Scratch {
+                    cols, output, pool, ..
+                } = scratch;
+                let y = sized(output, o * ohw);
+                image(y, x, cols);
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        let relu = epilogue.relu;
+                        if crate::pool::forward_image_winners(y, [o, oh, ow], p, k, relu, pool) {
+                            return;
+                        }
+                        for ((src, dst), codes) in y
+                            .chunks_exact(ohw)
+                            .zip(p.chunks_exact_mut(ph * pw))
+                            .zip(k.chunks_exact_mut(ph * pw))
+                        {
+                            crate::pool::forward_plane_winners(src, dst, codes, ow, pw, relu);
+                        }
+                    },
+                );
+            })
+        });
     (pooled, Some(winners))
 }
 
@@ -440,6 +416,7 @@ fn group_grads(
             dcols,
             grad: g,
             pool,
+            ..
         } = scratch;
         let cols = sized(cols, taps * ohw);
         let dcols = sized(dcols, taps * ohw);

@@ -10,9 +10,10 @@
 //!   pooled), masked where the ReLU's output is `<= 0`; `dW += G_i · P_iᵀ`; `db += Σ G_i`;
 //!   `dP_i = Wᵀ · G_i`, folded back into the image's gradient (col2im).
 //!
-//! The images are split into [`GROUPS`] contiguous groups whatever the thread count; each group
-//! sums its weight and bias gradients in image order, and the groups' sums are added in group
-//! order, so the result is the same bits on one thread or many.
+//! The backward pass splits the images into contiguous groups of a size that depends only on the
+//! batch (at most [`GROUPS`] groups), whatever the thread count; each group sums its weight and
+//! bias gradients in image order, and the groups' sums are added in group order, so the result is
+//! the same bits on one thread or many.
 
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -183,7 +184,8 @@ fn sum(values: &[f32]) -> f32 {
 
 /// The adjoint of [`patches_into`] (col2im): the patch-matrix gradient `dcols` of one image
 /// added into its gradient `dx` (`[C, H, W]`, which must hold zeros), taps in row order.
-/// `dcols`'s values at positions outside the image are zeroed on the way.
+/// Where rows are copied as one block, `dcols`'s values at positions outside the image are zeroed
+/// on the way.
 #[inline(always)]
 fn fold_into(dcols: &mut [f32], s: &ConvShape, dx: &mut [f32]) {
     let [_, _, h, w] = s.input;
@@ -280,12 +282,13 @@ pub(crate) fn forward(
             );
         }
     };
-    let xs = x.par_chunks(s.image_len().max(1));
+    let image_len = s.image_len();
+    let input = |i: usize| &x[i * image_len..(i + 1) * image_len];
     if !epilogue.pool {
         let mut out = vec![0.0f32; n * o * ohw];
         if !out.is_empty() {
-            out.par_chunks_mut(o * ohw).zip(xs).for_each(|(y, x)| {
-                SCRATCH.with_borrow_mut(|scratch| image(y, x, &mut scratch.cols))
+            out.par_chunks_mut(o * ohw).enumerate().for_each(|(i, y)| {
+                SCRATCH.with_borrow_mut(|scratch| image(y, input(i), &mut scratch.cols))
             });
         }
         return (out, None);
@@ -299,14 +302,14 @@ pub(crate) fn forward(
     pooled
         .par_chunks_mut(o * ph * pw)
         .zip(winners.par_chunks_mut(o * ph * pw))
-        .zip(xs)
-        .for_each(|((p, k), x)| {
+        .enumerate()
+        .for_each(|(i, (p, k))| {
             SCRATCH.with_borrow_mut(|scratch| {
                 let Scratch {
                     cols, output, pool, ..
                 } = scratch;
                 let y = sized(output, o * ohw);
-                image(y, x, cols);
+                image(y, input(i), cols);
                 vectorized(
                     #[inline(always)]
                     || {
@@ -431,7 +434,10 @@ fn group_grads(
                             // and column of an odd map, which no window covers).
                             let gi = &grad[i * o * ph * pw..(i + 1) * o * ph * pw];
                             let ki = &winners[i * o * ph * pw..(i + 1) * o * ph * pw];
-                            if oh % 2 == 0 && ow % 2 == 0 {
+                            if ph * pw == 0 {
+                                // No window: the pooled map is empty, no gradient flows.
+                                g.fill(0.0);
+                            } else if oh % 2 == 0 && ow % 2 == 0 {
                                 crate::pool::backward_image_winners(ki, gi, g, [o, oh, ow], pool);
                             } else {
                                 g.fill(0.0);

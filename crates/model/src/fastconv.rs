@@ -4,7 +4,8 @@
 //! host kernels of `conv_host.rs` (image by image over patch matrices, with one backward pass
 //! for all three gradients), and a ReLU that follows it is fused in: the forward pass clamps the
 //! output in place and the backward pass masks the gradient with the saved output, so no
-//! pre-activation map is kept for training.
+//! pre-activation map is kept for training. A 2×2 max-pooling after the ReLU is fused in too
+//! ([`conv_activation_pool`]): only the pooled map and each window's winner are kept.
 //!
 //! **Elsewhere** (wgpu), single-channel inputs (the first layer of every model) are computed as
 //! one batched matrix product over the `k·k` shifted copies of the padded image: Burn computes a

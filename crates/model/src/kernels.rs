@@ -2,9 +2,10 @@
 //! extension with their own backward passes:
 //!
 //! - 2×2 max-pooling (see `pool.rs`);
-//! - stride-1 convolutions, optionally with the ReLU that follows them fused in, computed image
-//!   by image on the host as matrix products over each image's patch matrix, with the weight,
-//!   bias and input gradients in one backward pass (see `conv_host.rs`). Burn's flex computes
+//! - stride-1 convolutions, optionally with the ReLU and the 2×2 max-pooling that follow them
+//!   fused in, computed image by image on the host as matrix products over each image's patch
+//!   matrix, with the weight, bias and input gradients in one backward pass (see
+//!   `conv_host.rs`). Burn's flex computes
 //!   the weight gradient as a convolution with the batch as channels and the output map as the
 //!   kernel, ndarray every convolution as a direct loop.
 //!
@@ -62,9 +63,16 @@ mod imp {
         weight: &FloatTensor<B>,
         padding: [usize; 2],
     ) -> ConvShape {
-        let [o, _, kh, kw] = weight.shape().dims();
+        let [o, c, kh, kw] = weight.shape().dims();
+        let input: [usize; 4] = x.shape().dims();
+        // As Burn's convolution does: a mismatch is a programming error, named plainly.
+        assert_eq!(
+            input[1], c,
+            "convolution: the input has {} channels, the weight expects {c}",
+            input[1]
+        );
         ConvShape {
-            input: x.shape().dims(),
+            input,
             out_channels: o,
             kernel: [kh, kw],
             padding,
@@ -110,6 +118,11 @@ mod imp {
         epilogue: Epilogue,
     ) -> (FloatTensor<B>, Saved<B>) {
         let s = conv_shape::<B>(&x, &weight, padding);
+        assert_eq!(
+            bias.shape().num_elements(),
+            s.out_channels,
+            "convolution: the bias must hold one value per output channel"
+        );
         let (out, winners) = B::with_values(&x, |x| {
             B::with_values(&weight, |w| {
                 B::with_values(&bias, |b| crate::conv_host::forward(x, w, b, &s, epilogue))
@@ -586,8 +599,9 @@ mod tests {
     fn a_fused_relu_and_pooling_are_the_same_bits_as_applied_after_the_convolution() {
         let pool = MaxPool2dConfig::new([2, 2]).init();
         for (name, dev) in cpu_devices() {
-            // An even map, and an odd one whose last row and column the pooling drops.
-            for dims in [[2, 4, 6, 8], [3, 4, 7, 5]] {
+            // An even map, an odd one whose last row and column the pooling drops, and one too
+            // small to pool (no window, no gradient).
+            for dims in [[2, 4, 6, 8], [3, 4, 7, 5], [2, 4, 1, 3]] {
                 let conv = Conv2dConfig::new([4, 6], [3, 3])
                     .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                     .init(&dev);

@@ -3,10 +3,12 @@
 //! flex pools through a general kernel that recomputes the window bounds of every output and
 //! writes an `i64` index per output; on the reference CNN that took about a quarter of a training
 //! step, more than the second convolution's forward pass. Here the forward pass is a direct loop
-//! over pairs of rows, and the backward pass finds each window's maximum again from the saved
-//! input instead of storing indices. The window is scanned in the same order with the same rule
-//! as flex's (`>` keeps the first maximum; a NaN wins, the last one in the window) and the
-//! gradient is added to a zero, so values and gradients are bit-identical to `MaxPool2d`'s.
+//! over pairs of rows. On its own, the backward pass finds each window's maximum again from the
+//! saved input instead of storing indices; fused into a convolution (`conv_host.rs`), the forward
+//! pass records each window's winner in a byte and the backward pass reads it. The window is
+//! scanned with the same rule as flex's (`>` keeps the first maximum; a NaN wins, the last one in
+//! the window) and the gradient is added to a zero, so values and gradients are bit-identical to
+//! flex's `MaxPool2d` (ndarray's own pooling skips a NaN instead).
 //!
 //! Other backends (and other pooling shapes) use Burn's `MaxPool2d`.
 
@@ -59,11 +61,11 @@ fn max4(a: f32, b: f32, c: f32, d: f32) -> (f32, usize) {
 pub(crate) fn forward_host(x: &[f32], h: usize, w: usize) -> Vec<f32> {
     use rayon::prelude::*;
     let (oh, ow) = (h / 2, w / 2);
+    if oh * ow == 0 {
+        return Vec::new();
+    }
     let planes = x.len() / (h * w);
     let mut out = vec![0.0f32; planes * oh * ow];
-    if oh * ow == 0 {
-        return out;
-    }
     out.par_chunks_mut(oh * ow)
         .zip(x.par_chunks(h * w))
         .for_each(|(dst, src)| {

@@ -60,7 +60,7 @@ impl BackendKind {
     }
 
     /// Data-parallel workers per training step unless asked otherwise: two on the CPU backends
-    /// (about twice as fast on 2 cores as two threads in one), one on a GPU.
+    /// (faster on 2 cores than two threads in one), one on a GPU.
     pub fn default_workers(self) -> usize {
         if self.is_gpu() { 1 } else { 2 }
     }

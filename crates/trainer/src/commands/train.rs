@@ -87,8 +87,8 @@ pub struct TrainArgs {
     #[arg(long, value_enum, conflicts_with = "resume")]
     pub backend: Option<BackendKind>,
     /// Split every batch over this many workers, each computing its part's gradients
-    /// single-threaded on its share of the cores (flex trains about twice as fast this way on 2
-    /// cores as with 2 threads in one worker); gradients are summed in a fixed order, so results
+    /// single-threaded on its share of the cores (flex trains about 10% faster this way on 2
+    /// cores than with 2 threads in one worker); gradients are summed in a fixed order, so results
     /// are bit-deterministic and independent of --threads, but differ in the last bits between
     /// worker counts [default: 2 on the CPU backends, 1 on a GPU].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64), conflicts_with = "resume")]

@@ -71,7 +71,7 @@ impl ConvShape {
 
 /// What the kernel applies to the convolution's output before handing it on: a ReLU, then a
 /// 2×2 max-pooling with stride 2 (`pool.rs`'s rule), each or both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Epilogue {
     /// A ReLU on the output.
     pub relu: bool,
@@ -86,7 +86,7 @@ pub(crate) enum Kept<'a> {
     Nothing,
     /// The output after its ReLU, whose gradient passes where it is not `<= 0`.
     Output(&'a [f32]),
-    /// The pooling's winners, one per window (see `pool::forward_plane_winners`).
+    /// The pooling's winners, one per window (see `pool::forward_winners`).
     Winners(&'a [u8]),
 }
 
@@ -114,11 +114,85 @@ pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// `buf` resized to `len` (its old values are left: every user overwrites all of it).
-fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(crate) fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if buf.len() < len {
         buf.resize(len, 0.0);
     }
     &mut buf[..len]
+}
+
+/// Where one row of a patch matrix, tap `(c, ky, kx)`, reads its image: the output columns
+/// `x0..x1` and rows `y0..y1` whose input position lies inside the image (the rest is padding).
+/// [`patches_into`] and its adjoint [`fold_into`] share it.
+struct TapSpan {
+    /// The input channel's plane, `c·H·W..(c + 1)·H·W`.
+    plane: std::ops::Range<usize>,
+    x0: usize,
+    x1: usize,
+    y0: usize,
+    y1: usize,
+    /// The input offset within the plane of output position `(0, 0)`, `−(ph − ky)·W − (pw − kx)`
+    /// as a wrapping sum: add it to `oy·W + ox` for a valid position.
+    shift: usize,
+    /// Whether output and input rows have the same length (a size-preserving convolution):
+    /// the valid rows are then one shifted block, `y0·OW + x0 .. (y1 − 1)·OW + x1`, whose
+    /// wrapped-around columns (`..x0` and `x1..` of each row) lie outside the image.
+    block: bool,
+}
+
+impl ConvShape {
+    /// The span of patch-matrix row `r`.
+    #[inline(always)]
+    fn tap(&self, r: usize) -> TapSpan {
+        let [_, _, h, w] = self.input;
+        let ([kh, kw], [ph, pw]) = (self.kernel, self.padding);
+        let [oh, ow] = self.output_hw();
+        let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
+        let x0 = pw.saturating_sub(kx).min(ow);
+        let x1 = (w + pw).saturating_sub(kx).clamp(x0, ow);
+        let y0 = ph.saturating_sub(ky).min(oh);
+        let y1 = (h + ph).saturating_sub(ky).clamp(y0, oh);
+        TapSpan {
+            plane: ci * h * w..(ci + 1) * h * w,
+            x0,
+            x1,
+            y0,
+            y1,
+            shift: (ky * w + kx).wrapping_sub(ph * w + pw),
+            block: ow == w && x0 < x1 && y0 < y1,
+        }
+    }
+}
+
+impl TapSpan {
+    /// The valid block `start..end` of a same-size convolution's row and where it starts in
+    /// the plane.
+    #[inline(always)]
+    fn block_range(&self, ow: usize) -> (usize, usize, usize) {
+        let start = self.y0 * ow + self.x0;
+        (
+            start,
+            (self.y1 - 1) * ow + self.x1,
+            start.wrapping_add(self.shift),
+        )
+    }
+
+    /// Zeroes the columns of the valid rows that lie outside the image.
+    #[inline(always)]
+    fn zero_wrapped(&self, row: &mut [f32], ow: usize) {
+        for out in row[self.y0 * ow..self.y1 * ow].chunks_exact_mut(ow) {
+            out[..self.x0].fill(0.0);
+            out[self.x1..].fill(0.0);
+        }
+    }
+
+    /// For output row `oy`, where its valid columns `x0..x1` start in the plane, if the row
+    /// lies inside the image.
+    #[inline(always)]
+    fn input_row(&self, oy: usize, w: usize) -> Option<usize> {
+        ((self.y0..self.y1).contains(&oy) && self.x0 < self.x1)
+            .then(|| (oy * w + self.x0).wrapping_add(self.shift))
+    }
 }
 
 /// The patch matrix of one image `x` (`[C, H, W]`) into `cols` (`[C·kh·kw, OH·OW]`): row
@@ -126,43 +200,33 @@ fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 /// Every value of `cols` is written.
 #[inline(always)]
 pub(crate) fn patches_into(x: &[f32], s: &ConvShape, cols: &mut [f32]) {
-    let [_, _, h, w] = s.input;
-    let ([kh, kw], [ph, pw]) = (s.kernel, s.padding);
+    let [_, _, _, w] = s.input;
     let [oh, ow] = s.output_hw();
     if oh * ow == 0 {
         return;
     }
     for (r, row) in cols.chunks_exact_mut(oh * ow).enumerate() {
-        let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
-        let plane = &x[ci * h * w..(ci + 1) * h * w];
-        // Output columns whose input column `ox + kx − pw` lies inside the image, and output
-        // rows whose input row `oy + ky − ph` does.
-        let x0 = pw.saturating_sub(kx).min(ow);
-        let x1 = (w + pw).saturating_sub(kx).clamp(x0, ow);
-        let y0 = ph.saturating_sub(ky).min(oh);
-        let y1 = (h + ph).saturating_sub(ky).clamp(y0, oh);
-        if ow == w && x0 < x1 && y0 < y1 {
-            // Input and output rows of the same length: the valid rows are one shifted block
-            // of the plane (copied at once), then the columns that wrapped around are zeroed.
-            let (start, end) = (y0 * ow + x0, (y1 - 1) * ow + x1);
-            let src = (y0 + ky - ph) * w + x0 + kx - pw;
+        let tap = s.tap(r);
+        let plane = &x[tap.plane.clone()];
+        if tap.block {
+            // The valid rows are one shifted block of the plane (copied at once), then the
+            // columns that wrapped around are zeroed.
+            let (start, end, src) = tap.block_range(ow);
             row[..start].fill(0.0);
             row[start..end].copy_from_slice(&plane[src..src + end - start]);
             row[end..].fill(0.0);
-            for out in row[y0 * ow..y1 * ow].chunks_exact_mut(ow) {
-                out[..x0].fill(0.0);
-                out[x1..].fill(0.0);
-            }
+            tap.zero_wrapped(row, ow);
             continue;
         }
+        let (x0, x1) = (tap.x0, tap.x1);
         for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
-            let iy = (oy + ky).wrapping_sub(ph);
-            if iy < h && x0 < x1 {
-                out[..x0].fill(0.0);
-                out[x0..x1].copy_from_slice(&plane[iy * w + x0 + kx - pw..iy * w + x1 + kx - pw]);
-                out[x1..].fill(0.0);
-            } else {
-                out.fill(0.0);
+            match tap.input_row(oy, w) {
+                Some(src) => {
+                    out[..x0].fill(0.0);
+                    out[x0..x1].copy_from_slice(&plane[src..src + x1 - x0]);
+                    out[x1..].fill(0.0);
+                }
+                None => out.fill(0.0),
             }
         }
     }
@@ -188,29 +252,20 @@ fn sum(values: &[f32]) -> f32 {
 /// on the way.
 #[inline(always)]
 fn fold_into(dcols: &mut [f32], s: &ConvShape, dx: &mut [f32]) {
-    let [_, _, h, w] = s.input;
-    let ([kh, kw], [ph, pw]) = (s.kernel, s.padding);
+    let [_, _, _, w] = s.input;
     let [oh, ow] = s.output_hw();
     if oh * ow == 0 {
         return;
     }
     for (r, row) in dcols.chunks_exact_mut(oh * ow).enumerate() {
-        let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
-        let plane = &mut dx[ci * h * w..(ci + 1) * h * w];
-        let x0 = pw.saturating_sub(kx).min(ow);
-        let x1 = (w + pw).saturating_sub(kx).clamp(x0, ow);
-        let y0 = ph.saturating_sub(ky).min(oh);
-        let y1 = (h + ph).saturating_sub(ky).clamp(y0, oh);
-        if ow == w && x0 < x1 && y0 < y1 {
+        let tap = s.tap(r);
+        let plane = &mut dx[tap.plane.clone()];
+        if tap.block {
             // As in `patches_into`: the valid rows are one shifted block. The columns that wrap
             // around into the neighbouring rows are zeroed first, so they add nothing (`dx`
             // never holds −0, so adding +0 leaves every value's bits as they are).
-            for out in row[y0 * ow..y1 * ow].chunks_exact_mut(ow) {
-                out[..x0].fill(0.0);
-                out[x1..].fill(0.0);
-            }
-            let (start, end) = (y0 * ow + x0, (y1 - 1) * ow + x1);
-            let dst = (y0 + ky - ph) * w + x0 + kx - pw;
+            tap.zero_wrapped(row, ow);
+            let (start, end, dst) = tap.block_range(ow);
             for (d, v) in plane[dst..dst + end - start]
                 .iter_mut()
                 .zip(&row[start..end])
@@ -219,11 +274,10 @@ fn fold_into(dcols: &mut [f32], s: &ConvShape, dx: &mut [f32]) {
             }
             continue;
         }
+        let (x0, x1) = (tap.x0, tap.x1);
         for (oy, src) in row.chunks_exact(ow).enumerate() {
-            let iy = (oy + ky).wrapping_sub(ph);
-            if iy < h && x0 < x1 {
-                let dst = &mut plane[iy * w + x0 + kx - pw..iy * w + x1 + kx - pw];
-                for (d, v) in dst.iter_mut().zip(&src[x0..x1]) {
+            if let Some(dst) = tap.input_row(oy, w) {
+                for (d, v) in plane[dst..dst + x1 - x0].iter_mut().zip(&src[x0..x1]) {
                     *d += v;
                 }
             }
@@ -314,16 +368,7 @@ pub(crate) fn forward(
                     #[inline(always)]
                     || {
                         let relu = epilogue.relu;
-                        if crate::pool::forward_image_winners(y, [o, oh, ow], p, k, relu, pool) {
-                            return;
-                        }
-                        for ((src, dst), codes) in y
-                            .chunks_exact(ohw)
-                            .zip(p.chunks_exact_mut(ph * pw))
-                            .zip(k.chunks_exact_mut(ph * pw))
-                        {
-                            crate::pool::forward_plane_winners(src, dst, codes, ow, pw, relu);
-                        }
+                        crate::pool::forward_winners(y, [o, oh, ow], p, k, relu, pool);
                     },
                 );
             })
@@ -430,25 +475,9 @@ fn group_grads(
                 || {
                     match kept {
                         Kept::Winners(winners) => {
-                            // The pooled gradient to each window's winner (zero at the last row
-                            // and column of an odd map, which no window covers).
                             let gi = &grad[i * o * ph * pw..(i + 1) * o * ph * pw];
                             let ki = &winners[i * o * ph * pw..(i + 1) * o * ph * pw];
-                            if ph * pw == 0 {
-                                // No window: the pooled map is empty, no gradient flows.
-                                g.fill(0.0);
-                            } else if oh % 2 == 0 && ow % 2 == 0 {
-                                crate::pool::backward_image_winners(ki, gi, g, [o, oh, ow], pool);
-                            } else {
-                                g.fill(0.0);
-                                for ((codes, gp), dst) in ki
-                                    .chunks_exact(ph * pw)
-                                    .zip(gi.chunks_exact(ph * pw))
-                                    .zip(g.chunks_exact_mut(ohw))
-                                {
-                                    crate::pool::backward_plane_winners(codes, gp, dst, ow, pw);
-                                }
-                            }
+                            crate::pool::backward_winners(ki, gi, g, [o, oh, ow], pool);
                         }
                         Kept::Output(y) => {
                             let yi = &y[i * o * ohw..(i + 1) * o * ohw];

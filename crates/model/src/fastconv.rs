@@ -51,6 +51,24 @@ pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
 /// output before and after the nonlinearity.
 pub(crate) type Taps<'a> = Option<&'a mut dyn FnMut(&str, &Tensor<4>, &Tensor<4>)>;
 
+/// A model's `forward_taps`: `run` (its forward pass) with taps that collect every layer's maps.
+pub(crate) fn collect_taps(
+    run: impl FnOnce(Taps<'_>) -> Tensor<2>,
+) -> (Tensor<2>, Vec<crate::Tap>) {
+    let mut taps = Vec::new();
+    let logits =
+        run(Some(&mut |layer: &str,
+                       pre: &Tensor<4>,
+                       post: &Tensor<4>| {
+            taps.push(crate::Tap {
+                layer: layer.to_string(),
+                pre: pre.clone(),
+                post: post.clone(),
+            })
+        }));
+    (logits, taps)
+}
+
 /// `conv` followed by `activation` on `x`, the maps handed to `taps` as layer `layer` where there
 /// are taps. Without taps a ReLU is fused into the convolution where the kernels allow.
 pub(crate) fn conv_activation(

@@ -137,18 +137,7 @@ impl Classifier for PlainCnn {
     }
 
     fn forward_taps(&self, images: Tensor<4>) -> (Tensor<2>, Vec<Tap>) {
-        let mut taps = Vec::with_capacity(self.convs.len());
-        let logits = self.run(
-            images,
-            Some(&mut |layer: &str, pre: &Tensor<4>, post: &Tensor<4>| {
-                taps.push(Tap {
-                    layer: layer.to_string(),
-                    pre: pre.clone(),
-                    post: post.clone(),
-                })
-            }),
-        );
-        (logits, taps)
+        crate::fastconv::collect_taps(|taps| self.run(images, taps))
     }
 
     fn layers(&self) -> Vec<LayerInfo> {

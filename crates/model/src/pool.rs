@@ -80,7 +80,7 @@ pub(crate) fn forward_host(x: &[f32], h: usize, w: usize) -> Vec<f32> {
 /// One plane of [`forward_host`].
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 #[inline(always)]
-pub(crate) fn forward_plane(src: &[f32], dst: &mut [f32], w: usize, ow: usize) {
+fn forward_plane(src: &[f32], dst: &mut [f32], w: usize, ow: usize) {
     for (i, row) in dst.chunks_exact_mut(ow).enumerate() {
         let top = &src[2 * i * w..2 * i * w + 2 * ow];
         let bottom = &src[(2 * i + 1) * w..(2 * i + 1) * w + 2 * ow];
@@ -118,7 +118,7 @@ pub(crate) fn backward_host(x: &[f32], grad: &[f32], h: usize, w: usize) -> Vec<
 /// One plane of [`backward_host`].
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 #[inline(always)]
-pub(crate) fn backward_plane(src: &[f32], g: &[f32], dst: &mut [f32], w: usize, ow: usize) {
+fn backward_plane(src: &[f32], g: &[f32], dst: &mut [f32], w: usize, ow: usize) {
     for (i, grow) in g.chunks_exact(ow).enumerate() {
         let (t, b) = (2 * i * w, (2 * i + 1) * w);
         let (dt, db) = dst[t..b + w].split_at_mut(w);
@@ -147,7 +147,7 @@ pub(crate) const MASKED: u8 = 4;
 /// maximum is `<= 0` is [`MASKED`], as the ReLU's gradient stops there.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 #[inline(always)]
-pub(crate) fn forward_plane_winners(
+fn forward_plane_winners(
     src: &[f32],
     dst: &mut [f32],
     winners: &mut [u8],
@@ -176,13 +176,7 @@ pub(crate) fn forward_plane_winners(
 /// does) at each window's winner, zero elsewhere.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 #[inline(always)]
-pub(crate) fn backward_plane_winners(
-    winners: &[u8],
-    g: &[f32],
-    dst: &mut [f32],
-    w: usize,
-    ow: usize,
-) {
+fn backward_plane_winners(winners: &[u8], g: &[f32], dst: &mut [f32], w: usize, ow: usize) {
     for (i, (grow, codes)) in g.chunks_exact(ow).zip(winners.chunks_exact(ow)).enumerate() {
         let (t, b) = (2 * i * w, (2 * i + 1) * w);
         let (dt, db) = dst[t..b + w].split_at_mut(w);
@@ -216,16 +210,10 @@ impl PoolScratch {
         w: usize,
         windows: usize,
     ) -> ([&mut [f32]; 2], [&mut [f32]; 4]) {
-        let grow = |buf: &mut Vec<f32>, len| {
-            if buf.len() < len {
-                buf.resize(len, 0.0);
-            }
-        };
-        grow(&mut self.rows, 2 * pairs * w);
-        grow(&mut self.lanes, 4 * windows);
-        let (tops, rest) = self.rows.split_at_mut(pairs * w);
-        let bottoms = &mut rest[..pairs * w];
-        let (a, rest) = self.lanes.split_at_mut(windows);
+        let rows = crate::conv_host::sized(&mut self.rows, 2 * pairs * w);
+        let (tops, bottoms) = rows.split_at_mut(pairs * w);
+        let lanes = crate::conv_host::sized(&mut self.lanes, 4 * windows);
+        let (a, rest) = lanes.split_at_mut(windows);
         let (b, rest) = rest.split_at_mut(windows);
         let (c, rest) = rest.split_at_mut(windows);
         ([tops, bottoms], [a, b, c, &mut rest[..windows]])
@@ -259,20 +247,17 @@ fn interleave(even: &[f32], odd: &[f32], dst: &mut [f32]) {
 /// [`forward_plane_winners`] of a whole image, `planes` planes of `h × w` with `h` and `w` even,
 /// laid out so that every loop runs over the image's windows at once: the rows are gathered into
 /// the windows' top and bottom rows, those split into left and right columns, then each window
-/// is chosen from four consecutive lanes. `false` (nothing written) where `h` or `w` is odd.
+/// is chosen from four consecutive lanes.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 #[inline(always)]
-pub(crate) fn forward_image_winners(
+fn forward_image_winners(
     y: &[f32],
     [planes, h, w]: [usize; 3],
     pooled: &mut [f32],
     winners: &mut [u8],
     relu: bool,
     scratch: &mut PoolScratch,
-) -> bool {
-    if h % 2 == 1 || w % 2 == 1 {
-        return false;
-    }
+) {
     let (pairs, windows) = (planes * h / 2, planes * h * w / 4);
     let ([tops, bottoms], [a, b, c, d]) = scratch.split(pairs, w, windows);
     for (i, (t, bt)) in tops
@@ -292,14 +277,13 @@ pub(crate) fn forward_image_winners(
         pooled[q] = m;
         winners[q] = if relu & (m <= 0.0) { MASKED } else { k as u8 };
     }
-    true
 }
 
 /// [`backward_plane_winners`] of a whole image laid out as in [`forward_image_winners`]: `dst`
 /// (`planes × h × w`, `h` and `w` even) gets the pooled gradient `g` at each window's winner.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 #[inline(always)]
-pub(crate) fn backward_image_winners(
+fn backward_image_winners(
     winners: &[u8],
     g: &[f32],
     dst: &mut [f32],
@@ -326,5 +310,66 @@ pub(crate) fn backward_image_winners(
     {
         dst[2 * i * w..(2 * i + 1) * w].copy_from_slice(t);
         dst[(2 * i + 1) * w..(2 * i + 2) * w].copy_from_slice(bt);
+    }
+}
+
+/// 2×2 max-pooling of one image's `planes` maps of `h × w` (`y`) into `pooled`, recording each
+/// window's winner (see [`forward_plane_winners`]): over the whole image at once where `h` and
+/// `w` are even, plane by plane (dropping the last row or column) where not.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[inline(always)]
+pub(crate) fn forward_winners(
+    y: &[f32],
+    [planes, h, w]: [usize; 3],
+    pooled: &mut [f32],
+    winners: &mut [u8],
+    relu: bool,
+    scratch: &mut PoolScratch,
+) {
+    let (ph, pw) = (h / 2, w / 2);
+    if ph * pw == 0 {
+        return;
+    }
+    if h % 2 == 0 && w % 2 == 0 {
+        forward_image_winners(y, [planes, h, w], pooled, winners, relu, scratch);
+        return;
+    }
+    for ((src, dst), codes) in y
+        .chunks_exact(h * w)
+        .zip(pooled.chunks_exact_mut(ph * pw))
+        .zip(winners.chunks_exact_mut(ph * pw))
+    {
+        forward_plane_winners(src, dst, codes, w, pw, relu);
+    }
+}
+
+/// The gradient `dst` of one image's maps (`planes × h × w`, every value written) from the
+/// pooled gradient `g` and the winners [`forward_winners`] recorded: at each window's winner,
+/// zero elsewhere (and everywhere where the maps are too small to hold a window).
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[inline(always)]
+pub(crate) fn backward_winners(
+    winners: &[u8],
+    g: &[f32],
+    dst: &mut [f32],
+    [planes, h, w]: [usize; 3],
+    scratch: &mut PoolScratch,
+) {
+    let (ph, pw) = (h / 2, w / 2);
+    if h % 2 == 0 && w % 2 == 0 && ph * pw > 0 {
+        backward_image_winners(winners, g, dst, [planes, h, w], scratch);
+        return;
+    }
+    // The last row and column of an odd map are in no window.
+    dst.fill(0.0);
+    if ph * pw == 0 {
+        return;
+    }
+    for ((codes, gp), plane) in winners
+        .chunks_exact(ph * pw)
+        .zip(g.chunks_exact(ph * pw))
+        .zip(dst.chunks_exact_mut(h * w))
+    {
+        backward_plane_winners(codes, gp, plane, w, pw);
     }
 }

@@ -38,6 +38,10 @@ enum Task {
     /// with fine-tuning per (criterion, ratio), side by side or on a Slurm cluster, then the
     /// sweep's table, sweep.json and figure from their runs.
     Sweep(SweepArgs),
+    /// The README's Findings section from a study's summary.json: publish the study's
+    /// summary, report and figures into the repository (--publish), then print the section,
+    /// write it into the README (--write) or check that the README's is up to date (--check).
+    Findings(FindingsArgs),
     /// Run one job's spec (read from standard input) with the trainer and record its success:
     /// what every job of `--executor slurm` runs on its node.
     #[command(hide = true)]
@@ -78,8 +82,9 @@ struct ExecutorArgs {
     /// Seconds between two looks at the queue (squeue) [default: 5].
     #[arg(long, value_name = "SECONDS", help_heading = SLURM)]
     poll: Option<f64>,
-    /// Print every job's sbatch script and the dependency graph; submit nothing.
-    #[arg(long, help_heading = SLURM)]
+    /// Print the budget and every job with its command line (with --executor slurm: every
+    /// job's sbatch script and the dependency graph); run nothing.
+    #[arg(long)]
     dry_run: bool,
 }
 
@@ -103,7 +108,6 @@ impl ExecutorArgs {
             ("--job-setup", !self.job_setup.is_empty()),
             ("--on-interrupt", self.on_interrupt.is_some()),
             ("--poll", self.poll.is_some()),
-            ("--dry-run", self.dry_run),
         ];
         match self.executor {
             ExecutorKind::Local => {
@@ -167,19 +171,32 @@ impl TrainerArgs {
     }
 }
 
+/// `--profile`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProfileArg {
+    /// The embedded sample, few epochs: under 10 minutes on 2 cores.
+    Quick,
+    /// Full Fashion-MNIST, widths up to ×4: one night on 2 cores.
+    Full,
+    /// Full Fashion-MNIST, widths up to ×8: for a cluster.
+    Cluster,
+}
+
 #[derive(clap::Args)]
 struct ReproArgs {
-    /// The embedded sample and few epochs (about 0.3 core-hours: under 10 minutes on 2 cores). The
-    /// default.
+    /// The study's size: quick (the embedded sample, few epochs: under 10 minutes on 2 cores),
+    /// full (the full Fashion-MNIST, 5 seeds, widths ×0.5 to ×4: one night on 2 cores) or
+    /// cluster (full plus the ×8 width: a cluster's). `--dry-run` prints each one's budget.
+    #[arg(long, value_enum, conflicts_with_all = ["quick", "full"])]
+    profile: Option<ProfileArg>,
+    /// The same as --profile quick (the default).
     #[arg(long, conflicts_with = "full")]
     quick: bool,
-    /// Full Fashion-MNIST, 5 seeds, widths up to ×8: the numbers worth publishing. About 150
-    /// core-hours (most of it the ×4 and ×8 widths), days on 2 cores: a profile for a cluster
-    /// (`--executor slurm`; `--dry-run` prints the budget).
+    /// The same as --profile full.
     #[arg(long)]
     full: bool,
     /// A miniature study for tests (seconds; verdicts not meaningful).
-    #[arg(long, hide = true, conflicts_with_all = ["quick", "full"])]
+    #[arg(long, hide = true, conflicts_with_all = ["quick", "full", "profile"])]
     tiny: bool,
     /// Output directory; re-running with the same one reuses finished runs whose definition
     /// has not changed [default: target/repro/<timestamp>]. With --executor slurm it is
@@ -187,14 +204,15 @@ struct ReproArgs {
     /// the job runner and the data are staged there, and every job writes there.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Seeds of every multi-seed experiment (1 to N; at least 2) [default: 3, or 5 with --full].
+    /// Seeds of every multi-seed experiment (1 to N; at least 2) [default: 3, or 5 on full
+    /// data].
     #[arg(long, value_name = "N")]
     seeds: Option<usize>,
     /// Backend of every run (`wgpu` adds its cargo feature to the build; the cross-backend
     /// claim compares the study's backend with every other compiled one).
     #[arg(long, default_value = "flex")]
     backend: String,
-    /// Full Fashion-MNIST directory for --full [default: datasets/fashion-mnist, then
+    /// Full Fashion-MNIST directory for the full and cluster profiles [default: datasets/fashion-mnist, then
     /// /usr/share/datasets/fashion-mnist].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
@@ -205,6 +223,24 @@ struct ReproArgs {
     /// Deliberately break a claim, to see a failure reported (`determinism`).
     #[arg(long, hide = true)]
     break_claim: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct FindingsArgs {
+    /// The study: an output directory of `cargo xtask repro` (or its published copy).
+    #[arg(value_name = "STUDY_DIR")]
+    study: PathBuf,
+    /// Copy the study's summary.json, REPORT.md and figures (SVG/PNG up to 1 MiB each) here
+    /// first, and link the section to this copy (a path relative to the repository root, e.g.
+    /// results/full).
+    #[arg(long, value_name = "DIR")]
+    publish: Option<PathBuf>,
+    /// Replace the section in this README (or add it before `## Commands`).
+    #[arg(long, value_name = "README", conflicts_with = "check")]
+    write: Option<PathBuf>,
+    /// Exit non-zero unless this README's section is what the study generates.
+    #[arg(long, value_name = "README")]
+    check: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -278,8 +314,49 @@ fn run_cli(cli: Cli) -> Result<bool> {
         Task::Bench(args) => bench(&args).map(|()| true),
         Task::Repro(args) => repro(&args),
         Task::Sweep(args) => sweep(&args),
+        Task::Findings(args) => findings(&args),
         Task::RunJob(args) => run_job(&args).map(|()| true),
     }
+}
+
+fn findings(args: &FindingsArgs) -> Result<bool> {
+    use xtask::repro::findings;
+    let (study, prefix) = match &args.publish {
+        Some(to) => {
+            let copied = findings::publish(&args.study, to)?;
+            eprintln!("published {} files to {}", copied.len(), to.display());
+            (to.clone(), to.clone())
+        }
+        None => (args.study.clone(), args.study.clone()),
+    };
+    let generated = findings::render(
+        &findings::Study::open(&study)?,
+        &prefix.display().to_string(),
+    );
+    if let Some(readme) = &args.write {
+        let text = std::fs::read_to_string(readme)
+            .with_context(|| format!("cannot read {}", readme.display()))?;
+        xtask::write_atomic(readme, findings::splice(&text, &generated)?.as_bytes())?;
+        eprintln!("wrote the Findings section of {}", readme.display());
+    } else if let Some(readme) = &args.check {
+        let text = std::fs::read_to_string(readme)
+            .with_context(|| format!("cannot read {}", readme.display()))?;
+        if findings::section(&text) != Some(generated.as_str()) {
+            eprintln!(
+                "the Findings section of {} is not what {} generates: run `cargo xtask findings {} \
+                 --write {}`",
+                readme.display(),
+                study.display(),
+                study.display(),
+                readme.display()
+            );
+            return Ok(false);
+        }
+        eprintln!("the Findings section of {} is up to date", readme.display());
+    } else {
+        print!("{generated}");
+    }
+    Ok(true)
 }
 
 fn cores() -> usize {
@@ -302,7 +379,13 @@ fn full_data(explicit: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 fn repro(args: &ReproArgs) -> Result<bool> {
-    let profile = if args.full {
+    let profile = if let Some(p) = args.profile {
+        match p {
+            ProfileArg::Quick => Profile::Quick,
+            ProfileArg::Full => Profile::Full,
+            ProfileArg::Cluster => Profile::Cluster,
+        }
+    } else if args.full {
         Profile::Full
     } else if args.tiny {
         Profile::Tiny

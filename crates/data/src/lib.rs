@@ -150,6 +150,27 @@ impl Split {
         self
     }
 
+    /// The examples at `indices`, in that order.
+    ///
+    /// # Panics
+    /// If an index is out of range (indices come from a permutation of `0..len`).
+    pub fn select(&self, indices: &[u32]) -> Split {
+        let size = self.image_size();
+        let mut pixels = Vec::with_capacity(indices.len() * size);
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let i = i as usize;
+            pixels.extend_from_slice(&self.pixels[i * size..(i + 1) * size]);
+            labels.push(self.labels[i]);
+        }
+        Split {
+            rows: self.rows,
+            cols: self.cols,
+            pixels,
+            labels,
+        }
+    }
+
     /// Examples per class, for `num_classes` classes.
     pub fn class_counts(&self, num_classes: usize) -> Vec<usize> {
         let mut counts = vec![0; num_classes];
@@ -236,6 +257,13 @@ pub fn analysis_order(n: usize, seed: u64) -> Vec<u32> {
     shuffled(n, seed, u64::MAX)
 }
 
+/// A seeded order of `n` examples for drawing fixed subsets of the training split (held-out
+/// validation images first, then a subset to train on): the same shuffle as [`epoch_order`] on
+/// a stream that neither training epochs nor [`analysis_order`] use.
+pub fn subset_order(n: usize, seed: u64) -> Vec<u32> {
+    shuffled(n, seed, u64::MAX - 1)
+}
+
 fn shuffled(n: usize, seed: u64, stream: u64) -> Vec<u32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
@@ -314,6 +342,23 @@ mod tests {
         let mut sorted = a.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..1000).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn subsets_are_seeded_and_select_what_they_name() {
+        let a = subset_order(500, 3);
+        assert_eq!(a, subset_order(500, 3));
+        assert_ne!(a, analysis_order(500, 3));
+        assert_ne!(a, epoch_order(500, 3, 0));
+        let split = Split {
+            rows: 1,
+            cols: 2,
+            pixels: vec![0, 1, 10, 11, 20, 21],
+            labels: vec![0, 1, 2],
+        };
+        let picked = split.select(&[2, 0]);
+        assert_eq!(picked.pixels, vec![20, 21, 0, 1]);
+        assert_eq!(picked.labels, vec![2, 0]);
     }
 
     #[test]

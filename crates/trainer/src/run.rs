@@ -132,6 +132,27 @@ pub struct RunConfig {
     /// Optimizer steps after which the weights are kept in `snapshots/` (0: the initial ones).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snapshot_steps: Vec<usize>,
+    /// A fixed seeded subset of the training split to train on, and held-out validation images
+    /// (after `train_limit`), if the run uses one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<TrainSubset>,
+    /// Stop after the first epoch whose validation loss does not fall below the best so far,
+    /// keeping the best epoch's weights (needs `subset` with validation images).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub early_stop: bool,
+}
+
+/// A fixed random subset of the training split: the split is shuffled with `seed` (a stream of
+/// its own, `data::subset_order`), the first `validation_images` are held out for validation
+/// and the next `train_images` (all the rest if absent) are trained on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainSubset {
+    /// Seed of the shuffle.
+    pub seed: u64,
+    /// Images trained on (all that are not held out if absent).
+    pub train_images: Option<usize>,
+    /// Images held out for validation.
+    pub validation_images: usize,
 }
 
 fn one() -> usize {
@@ -223,6 +244,9 @@ pub struct EpochMetrics {
     /// learning-rate schedules).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
+    /// Loss on the held-out validation images after the epoch (runs with a validation subset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_loss: Option<f64>,
 }
 
 /// The outcome of a finished run.
@@ -248,6 +272,10 @@ pub struct Summary {
     pub weights_sha256: String,
     /// Backend that ran the training.
     pub backend: BackendKind,
+    /// The epoch whose weights were kept when early stopping ended the run before its last
+    /// epoch (its test accuracy and loss are the ones above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<usize>,
 }
 
 /// Progress of an unfinished run, saved with each epoch checkpoint.

@@ -10,7 +10,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Bytes, Device};
-use data::{Batches, Dataset, epoch_order};
+use data::{Batches, Dataset, Split, epoch_order};
 use model::Classifier;
 use params::weights_sha256;
 
@@ -128,6 +128,8 @@ pub(crate) struct Session {
     pub(crate) run: RunDir,
     pub(crate) config: RunConfig,
     pub(crate) data: Dataset,
+    /// Held-out validation images (early stopping watches their loss).
+    pub(crate) validation: Option<Split>,
     pub(crate) device: Device,
     pub(crate) train_device: Device,
     /// The checkpoint to continue from (none: from the start).
@@ -155,8 +157,10 @@ impl Session {
     }
 }
 
-/// `data` as the run `config` uses it: cut to its limits, pixels normalized as it records.
-pub(crate) fn limit(mut data: Dataset, config: &RunConfig) -> Dataset {
+/// `data` as the run `config` uses it: cut to its limits, pixels normalized as it records,
+/// and the training split replaced by the run's subset, if it has one; with the validation
+/// images that subset holds out (none without one).
+pub(crate) fn limit(mut data: Dataset, config: &RunConfig) -> Result<(Dataset, Option<Split>)> {
     data.normalization = config.normalization;
     if let Some(n) = config.train_limit {
         data.train = data.train.truncated(n);
@@ -164,7 +168,31 @@ pub(crate) fn limit(mut data: Dataset, config: &RunConfig) -> Dataset {
     if let Some(n) = config.test_limit {
         data.test = data.test.truncated(n);
     }
-    data
+    let mut validation = None;
+    if let Some(sub) = config.subset {
+        let n = data.train.len();
+        let held = sub.validation_images;
+        let train = sub.train_images.unwrap_or(n.saturating_sub(held));
+        if held + train > n || train == 0 {
+            bail!(
+                "the training split has {n} images: too few for {held} validation images and \
+                 {} training images; ask for fewer",
+                sub.train_images
+                    .map_or("any".to_string(), |t| t.to_string())
+            );
+        }
+        let order = data::subset_order(n, sub.seed);
+        if held > 0 {
+            validation = Some(data.train.select(&order[..held]));
+        }
+        data.train = data.train.select(&order[held..held + train]);
+    }
+    if config.early_stop && validation.is_none() {
+        bail!(
+            "early stopping needs held-out validation images (a subset with validation_images > 0)"
+        );
+    }
+    Ok((data, validation))
 }
 
 fn optimizer(spec: &OptimizerSpec) -> ModuleOptimizer {
@@ -443,6 +471,21 @@ pub(crate) fn fit<M: Classifier>(
         report.evaluating(test.len());
         let valid = model.valid();
         let ev = evaluate(&valid, test, norm, &s.device, NUM_CLASSES)?;
+        let validation_loss = match &s.validation {
+            Some(v) => Some(evaluate(&valid, v, norm, &s.device, NUM_CLASSES)?.loss),
+            None => None,
+        };
+        // The epoch (index into `metrics`) with the lowest validation loss so far.
+        let best = (0..metrics.len())
+            .filter(|&i| metrics[i].validation_loss.is_some())
+            .min_by(|&a, &b| {
+                let loss = |i: usize| metrics[i].validation_loss.unwrap_or(f64::INFINITY);
+                loss(a).total_cmp(&loss(b))
+            });
+        let stop_early = cfg.early_stop
+            && best.is_some_and(|b| {
+                validation_loss.is_some_and(|v| !(v < metrics[b].validation_loss.unwrap_or(v)))
+            });
         let m = EpochMetrics {
             seconds: t0.elapsed().as_secs_f64(),
             epoch: epoch + 1,
@@ -453,10 +496,27 @@ pub(crate) fn fit<M: Classifier>(
             train_seconds,
             train_images_per_sec: seen as f64 / train_seconds.max(1e-9),
             lr: rates.last(),
+            validation_loss,
         };
         report.end_epoch(&m, cfg.epochs, test.len());
         metrics.push(m);
         s.run.write_metrics(&metrics)?;
+        if let Some(b) = best.filter(|_| stop_early) {
+            // The validation loss stopped falling: keep the best epoch's weights, which were
+            // written when that epoch ended.
+            report.line(format!(
+                "  validation loss did not fall after epoch {}: stopping, keeping epoch {}",
+                epoch + 1,
+                b + 1
+            ));
+            let kept = crate::run::load_module(valid, &s.run.model(), &cfg.model)?;
+            let hash = weights_sha256(&kept);
+            return finish(s, &kept, &metrics, b, hash).map(Outcome::Finished);
+        }
+        if cfg.early_stop && epoch + 1 < cfg.epochs {
+            // The best so far: kept in case a later epoch is worse.
+            save_module(valid.clone(), &s.run.model())?;
+        }
         if epoch + 1 < cfg.epochs {
             let at = Position {
                 epochs_done: epoch + 1,
@@ -475,20 +535,24 @@ pub(crate) fn fit<M: Classifier>(
             }
         } else {
             let hash = weights_sha256(&valid);
-            return finish(s, &valid, &metrics, hash).map(Outcome::Finished);
+            let last = metrics.len() - 1;
+            return finish(s, &valid, &metrics, last, hash).map(Outcome::Finished);
         }
     }
     unreachable!("the last epoch returns")
 }
 
+/// Write the finished run: `model` (the weights of epoch `kept`, an index into `metrics`) and
+/// its summary, and remove the checkpoint.
 fn finish<M: Classifier>(
     s: &Session,
     model: &M,
     metrics: &[EpochMetrics],
+    kept: usize,
     weights_sha256: String,
 ) -> Result<Summary> {
     save_module(model.clone(), &s.run.model())?;
-    let last = metrics.last().expect("at least one epoch");
+    let last = &metrics[kept];
     let n = metrics.len() as f64;
     let summary = Summary {
         epochs: metrics.len(),
@@ -501,6 +565,7 @@ fn finish<M: Classifier>(
         wall_seconds: s.prior_wall() + s.started.elapsed().as_secs_f64(),
         weights_sha256,
         backend: s.config.backend,
+        best_epoch: (kept + 1 < metrics.len()).then_some(kept + 1),
     };
     write_json(&s.run.summary(), &summary)?;
     let _ = std::fs::remove_dir_all(s.run.checkpoint());

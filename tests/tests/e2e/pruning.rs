@@ -332,3 +332,173 @@ fn a_sweep_run_as_jobs_equals_the_sweep_in_one_process() {
     assert_eq!(points(&whole), points(&options.out));
     assert!(options.out.join("accuracy-vs-ratio.svg").is_file());
 }
+
+#[test]
+fn an_early_stopped_fine_tuning_on_a_subset_keeps_its_best_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--criterion",
+        "l1",
+        "--ratio",
+        "0.5",
+        "--layers",
+        "conv2",
+        "--finetune-epochs",
+        "6",
+        "--finetune-images",
+        "384",
+        "--early-stop",
+        "--validation-images",
+        "256",
+    ];
+    let (parent, child) = parent_and_child(dir.path(), &args);
+    let report = read_json(&child.join("prune.json"));
+    let sub = &report["finetune_subset"];
+    assert_eq!(sub["train_images"], 384);
+    assert_eq!(sub["validation_images"], 256);
+    let (ran, kept_epoch) = (
+        report["finetune_ran"][0].as_u64().unwrap() as usize,
+        report["finetune_ran"][1].as_u64().unwrap() as usize,
+    );
+    // Every epoch records its validation loss; the run stops at the first epoch that does not
+    // improve on the best, and keeps the best.
+    let metrics: Vec<serde_json::Value> = std::fs::read_to_string(child.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(metrics.len(), ran);
+    let val: Vec<f64> = metrics
+        .iter()
+        .map(|m| m["validation_loss"].as_f64().unwrap())
+        .collect();
+    for i in 1..ran - 1 {
+        assert!(
+            val[i] < val[..i].iter().copied().fold(f64::INFINITY, f64::min),
+            "epoch {} did not improve but training went on: {val:?}",
+            i + 1
+        );
+    }
+    let best = (0..ran).min_by(|&a, &b| val[a].total_cmp(&val[b])).unwrap();
+    assert_eq!(kept_epoch, best + 1, "{val:?}");
+    if ran < 6 {
+        assert_eq!(
+            kept_epoch,
+            ran - 1,
+            "stopped early, so the last epoch was worse: {val:?}"
+        );
+    }
+    // The kept weights are the best epoch's: they evaluate to its test accuracy.
+    let finetuned = report["finetuned"]["accuracy"].as_f64().unwrap();
+    assert_eq!(
+        finetuned,
+        metrics[kept_epoch - 1]["test_accuracy"].as_f64().unwrap()
+    );
+    let ev = trainer::eval_run(&trainer::EvalArgs {
+        run: child.clone(),
+        data: None,
+        test_limit: Some(256),
+        backend: None,
+        json: true,
+    })
+    .unwrap();
+    assert_eq!(ev.accuracy, finetuned);
+    // Pruned filters are still zero, and the subset is the same draw every time.
+    let keep = kept(&child, "conv2");
+    let (w, b) = conv2(&child);
+    let len = w.len() / keep.len();
+    for (o, &k) in keep.iter().enumerate() {
+        if !k {
+            assert!(w[o * len..(o + 1) * len].iter().all(|&v| v == 0.0) && b[o] == 0.0);
+        }
+    }
+    let again = dir.path().join("again");
+    let mut a = vec!["prune", parent.to_str().unwrap()];
+    a.extend_from_slice(&args);
+    a.extend(["--quiet", "--out", again.to_str().unwrap()]);
+    trainer(&a).unwrap();
+    assert_eq!(
+        read_json(&child.join("summary.json"))["weights_sha256"],
+        read_json(&again.join("summary.json"))["weights_sha256"]
+    );
+    // Without fine-tuning the options mean nothing, and say so.
+    let err = trainer_err(&[
+        "prune",
+        parent.to_str().unwrap(),
+        "--criterion",
+        "l1",
+        "--ratio",
+        "0.5",
+        "--early-stop",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert!(err.contains("--finetune-epochs"), "{err}");
+}
+
+#[test]
+fn a_refined_sweep_bisects_where_the_accuracy_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    quick_run(&run, &["--epochs", "1", "--width", "0.5"]);
+    trainer(&[
+        "prune-sweep",
+        run.to_str().unwrap(),
+        "--criteria",
+        "l1",
+        "--ratios",
+        "0.25,0.75",
+        "--layers",
+        "conv2",
+        "--finetune-epochs",
+        "1",
+        "--finetune-images",
+        "256",
+        "--refine",
+        "2",
+        "--tolerance",
+        "1",
+        "--json",
+    ])
+    .unwrap();
+    let s = read_json(&run.join("prune-sweep/sweep.json"));
+    let base = s["baseline_accuracy"].as_f64().unwrap();
+    let points: Vec<(f64, f64)> = s["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["ratio"].as_f64().unwrap(),
+                p["finetuned_accuracy"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(points.len(), 4, "{points:?}");
+    assert!(
+        points.windows(2).all(|w| w[0].0 < w[1].0),
+        "sorted: {points:?}"
+    );
+    // Replay the bisection from the two coarse points.
+    let kept = |acc: f64| acc >= base - 0.01;
+    let mut known: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|p| p.0 == 0.25 || p.0 == 0.75)
+        .collect();
+    for _ in 0..2 {
+        known.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let lost = known.iter().position(|p| !kept(p.1));
+        let lo = match lost {
+            Some(0) => 0.0,
+            Some(i) => known[i - 1].0,
+            None => known.last().unwrap().0,
+        };
+        let hi = lost.map_or(1.0, |i| known[i].0);
+        let mid = (lo + hi) / 2.0;
+        let p = points.iter().find(|p| p.0 == mid);
+        assert!(p.is_some(), "expected ratio {mid} in {points:?}");
+        known.push(*p.unwrap());
+    }
+    assert_eq!(s["refined"], serde_json::json!([2, 1.0]));
+}

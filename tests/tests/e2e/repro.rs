@@ -141,7 +141,12 @@ fn a_miniature_study_reports_every_claim_and_a_broken_one_fails() {
 
 #[test]
 fn every_planned_command_line_parses() {
-    for profile in [Profile::Tiny, Profile::Quick, Profile::Full] {
+    for profile in [
+        Profile::Tiny,
+        Profile::Quick,
+        Profile::Full,
+        Profile::Cluster,
+    ] {
         let options = Options {
             settings: Settings::new(profile, Some(PathBuf::from("/data/fashion-mnist"))).unwrap(),
             out: PathBuf::from("/study"),

@@ -570,7 +570,26 @@ impl Executor {
     pub fn dry_run(&self, jobs: Vec<Job>, state: &Path, staging: &Staging) -> Result<String> {
         match (self, &staging.slurm) {
             (Executor::Slurm(s), Some(staged)) => s.dry_run(jobs, state, staged),
-            _ => bail!("--dry-run shows what --executor slurm would submit"),
+            _ => {
+                // Locally: every job in the order the runner considers them, with what it
+                // waits for and its command line.
+                let mut out = String::new();
+                for j in ordered(jobs)? {
+                    out.push_str(&format!(
+                        "{}  [{:.0} core-s]  {}{}\n    {}\n",
+                        j.id,
+                        j.cost,
+                        j.label,
+                        if j.deps.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (after {})", j.deps.join(", "))
+                        },
+                        j.spec.command()
+                    ));
+                }
+                Ok(out)
+            }
         }
     }
 }

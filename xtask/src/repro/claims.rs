@@ -127,7 +127,7 @@ pub fn evaluate(st: &Settings, r: &Results, a: &Aggregates, backends: &[&str]) -
         width(a),
         subspaces(a),
         init_redundancy(a),
-        width_redundancy(a),
+        width_redundancy(st, a),
         symmetry_breaking(a),
     ]
 }
@@ -662,7 +662,7 @@ fn init_redundancy(a: &Aggregates) -> Claim {
 }
 
 /// 11. Wider layers are more redundant: more of conv2 can be removed at no cost.
-fn width_redundancy(a: &Aggregates) -> Claim {
+fn width_redundancy(st: &Settings, a: &Aggregates) -> Claim {
     const NAME: &str = "Wider layers are more redundant";
     if a.widths.len() < 2 || !a.prunable_trend.is_measured() {
         return Claim::not_evaluated(11, NAME, "fewer than two widths were pruned");
@@ -677,8 +677,9 @@ fn width_redundancy(a: &Aggregates) -> Claim {
         NAME,
         judge(&a.prunable_trend, Passes::Above(0.0)),
         format!(
-            "% of {FOCUS_LAYER} zeroed (redundancy criterion, 1 epoch of fine-tuning) within {} \
-             point of the unpruned accuracy, by width: {}; widest minus narrowest {} points",
+            "% of {FOCUS_LAYER} zeroed (redundancy criterion, {}) within {} point of the \
+             unpruned accuracy, by width: {}; widest minus narrowest {} points",
+            st.width_finetune_words(),
             PRUNE_TOLERANCE * 100.0,
             by_width.join(", "),
             a.prunable_trend.show_pct(0)

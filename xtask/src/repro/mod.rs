@@ -11,6 +11,7 @@
 pub mod aggregate;
 pub mod charts;
 pub mod claims;
+pub mod findings;
 pub mod layout;
 pub mod outputs;
 pub mod plan;
@@ -103,6 +104,23 @@ fn machine() -> Value {
     })
 }
 
+/// The git commit of the checkout xtask was built from, and whether its tree had changes.
+fn source() -> Value {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(crate::root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    json!({
+        "commit": git(&["rev-parse", "HEAD"]),
+        "dirty": git(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty()),
+    })
+}
+
 /// The study's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct StudySummary {
@@ -122,6 +140,8 @@ pub struct StudySummary {
     pub backend: String,
     /// Where the jobs ran.
     pub executor: String,
+    /// The source the study was run from: its git commit, and whether the tree had changes.
+    pub source: Value,
     /// The planned jobs and their estimated cost.
     pub budget: plan::Budget,
     /// Core-hours the jobs that ran took (jobs × threads × seconds).
@@ -202,9 +222,14 @@ pub fn dry_run(o: &Options) -> Result<String> {
         out: p.o.out.clone(),
     };
     let budget = plan::budget(&p.jobs);
+    let others: Vec<&str> = p.backends[1..].iter().map(String::as_str).collect();
+    let table: String = plan::budget_table(&p.o, &others)
+        .lines()
+        .map(|l| format!("# {l}\n"))
+        .collect();
     let script = p.o.executor.dry_run(p.jobs, &layout.jobs(), &p.staging)?;
     Ok(format!(
-        "# budget: {} jobs, about {:.2} core-hours\n{script}",
+        "# budget: {} jobs, about {:.2} core-hours\n{table}{script}",
         budget.jobs, budget.core_hours
     ))
 }
@@ -259,6 +284,7 @@ pub fn run(o: &Options) -> Result<StudySummary> {
             budget.jobs, budget.core_hours
         ),
     }
+    eprint!("{}", plan::budget_table(&o, &backends[1..]));
     let outcomes = o.executor.run(jobs, &layout.jobs(), &staging)?;
     let results = Results::load(&layout, &o.settings, &outcomes, &backends)?;
     let aggregates = aggregate::Aggregates::new(&o.settings, &results);
@@ -284,6 +310,7 @@ pub fn run(o: &Options) -> Result<StudySummary> {
         trainer: info,
         backend: o.backend.clone(),
         executor: o.executor.to_string(),
+        source: source(),
         job_outcomes: outcomes
             .iter()
             .map(|(k, v)| (k.clone(), v.to_string()))

@@ -7,7 +7,7 @@ use crate::jobs::{Job, JobSpec, Needs};
 
 use super::Options;
 use super::layout::{self, Layout, files};
-use super::settings::{Profile, Settings, Training};
+use super::settings::{FineTune, Profile, Settings, Training};
 
 /// The criteria whose pruning claim 6 judges, and the random baseline they must beat.
 pub const CLAIM_CRITERIA: [&str; 3] = ["redundancy", "fpgm", "l1"];
@@ -109,13 +109,34 @@ pub fn width_compare(st: &Settings, width: f64) -> (String, std::path::PathBuf) 
 }
 
 fn width_is_reference(st: &Settings, width: f64) -> bool {
-    width == 1.0
-        && st.width_training
-            == Training {
-                epochs: st.epochs,
-                train_limit: st.train_limit,
-                test_limit: st.test_limit,
-            }
+    width == 1.0 && st.width_training == st.reference_training()
+}
+
+/// The noise scale of the symmetry claim's perturbed run (`SYMMETRY`'s second init).
+pub const PERTURBED_SIGMA: f64 = 1e-4;
+
+/// Whether the symmetry-breaking runs train exactly like the reference runs: then the random
+/// initialization's runs are the reference runs, and σ = [`PERTURBED_SIGMA`]'s run of the first
+/// seed is the symmetry claim's perturbed run (both keep the snapshots the experiment needs).
+fn breaking_is_reference(st: &Settings) -> bool {
+    st.breaking_training == st.reference_training()
+}
+
+/// Where the symmetry-breaking run of `kind` and `seed` is, and the job that writes it: a
+/// reference or symmetry run when that run is the same training, else a run of its own.
+pub fn breaking_run(st: &Settings, kind: &str, seed: u64) -> (String, std::path::PathBuf) {
+    if breaking_is_reference(st) {
+        if kind == RANDOM_INIT {
+            return (format!("train-s{seed}"), Layout::reference(seed));
+        }
+        if kind == noise_kind(PERTURBED_SIGMA).0 && seed == st.first_seed() {
+            return ("train-perturbed".into(), Layout::symmetry("perturbed"));
+        }
+    }
+    (
+        format!("train-breaking-{kind}-s{seed}"),
+        Layout::breaking_run(kind, seed),
+    )
 }
 
 /// A trainer command line under construction.
@@ -172,14 +193,30 @@ impl Planner<'_> {
             .opt("out", show(&self.l.abs(out)))
     }
 
-    /// A reference-CNN training of `seed` at the profile's epochs and limits.
+    /// A reference-CNN training of `seed` at the profile's epochs and limits; when the
+    /// symmetry-breaking experiment reuses these runs, they keep its snapshots.
     fn reference(&self, out: &Path, seed: u64) -> Args {
         let st = self.settings();
-        self.train(out, &self.o.backend)
+        let args = self
+            .train(out, &self.o.backend)
             .opt("seed", seed)
             .opt("epochs", st.epochs)
             .opt_if("train-limit", st.train_limit)
-            .opt_if("test-limit", st.test_limit)
+            .opt_if("test-limit", st.test_limit);
+        if breaking_is_reference(st) {
+            args.opt("snapshot-steps", self.breaking_steps().join(","))
+        } else {
+            args
+        }
+    }
+
+    /// The steps at which a symmetry-breaking run keeps its weights.
+    fn breaking_steps(&self) -> Vec<String> {
+        let t = &self.settings().breaking_training;
+        snapshot_steps(total_steps(self.train_images(t.train_limit), t.epochs))
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     /// What every job needs on a cluster node.
@@ -189,7 +226,7 @@ impl Planner<'_> {
 
     /// Training images behind a `--train-limit` of `limit`.
     fn train_images(&self, limit: Option<usize>) -> usize {
-        let all = if self.settings().profile == Profile::Full {
+        let all = if self.settings().full_data() {
             60_000
         } else {
             10_000
@@ -199,7 +236,7 @@ impl Planner<'_> {
 
     /// Test images behind a `--test-limit` of `limit`.
     fn test_images(&self, limit: Option<usize>) -> usize {
-        let all = if self.settings().profile == Profile::Full {
+        let all = if self.settings().full_data() {
             10_000
         } else {
             2_000
@@ -222,12 +259,7 @@ impl Planner<'_> {
 
     /// The reference runs' training.
     fn reference_training(&self) -> Training {
-        let st = self.settings();
-        Training {
-            epochs: st.epochs,
-            train_limit: st.train_limit,
-            test_limit: st.test_limit,
-        }
+        self.settings().reference_training()
     }
 
     /// A training of the reference CNN as `t` says, with `seed`, into `out`.
@@ -608,29 +640,51 @@ impl Planner<'_> {
                     .iter()
                     .map(|r| r.to_string())
                     .collect();
-                let images = self.train_images(t.train_limit) as f64;
+                let ft = &st.width_finetune;
+                let images = ft.images.map_or(self.train_images(t.train_limit), |n| {
+                    n.min(self.train_images(None))
+                }) as f64;
                 let tests = self.test_images(t.test_limit) as f64;
-                let per_point = (images / TRAIN_IMAGES_PER_SEC
-                    + 2.0 * tests / INFER_IMAGES_PER_SEC)
+                let validation = ft.early_stop.unwrap_or(0) as f64;
+                // At most: every fine-tuning runs all its epochs.
+                let per_point = (ft.epochs as f64
+                    * (images / TRAIN_IMAGES_PER_SEC
+                        + (tests + validation) / INFER_IMAGES_PER_SEC)
+                    + tests / INFER_IMAGES_PER_SEC)
                     * width_cost(w);
+                let points = st.width_prune_ratios.len() + st.width_refine;
+                let mut args = Args::new("prune-sweep")
+                    .arg(show(&self.l.abs(out)))
+                    .flag("json")
+                    .opt("criteria", "redundancy")
+                    .opt("layers", FOCUS_LAYER)
+                    .opt("ratios", ratios.join(","))
+                    .opt("finetune-epochs", ft.epochs)
+                    .opt_if("finetune-images", ft.images);
+                if let Some(held) = ft.early_stop {
+                    args = args.flag("early-stop").opt("validation-images", held);
+                }
+                if st.width_refine > 0 {
+                    args = args
+                        .opt("refine", st.width_refine)
+                        .opt("tolerance", super::aggregate::PRUNE_TOLERANCE * 100.0);
+                }
                 jobs.push(
                     self.analysis(
                         format!("prune-{}-s{seed}", Layout::width_tag(w)),
                         format!(
-                            "prune conv2 of width ×{w}, seed {seed}, fine-tune each ratio 1 epoch"
+                            "prune conv2 of width ×{w}, seed {seed}, fine-tune {points} ratios{}",
+                            if st.width_refine > 0 {
+                                format!(" ({} by bisection)", st.width_refine)
+                            } else {
+                                String::new()
+                            }
                         ),
                         vec![id.clone()],
-                        Args::new("prune-sweep")
-                            .arg(show(&self.l.abs(out)))
-                            .flag("json")
-                            .opt("criteria", "redundancy")
-                            .opt("layers", FOCUS_LAYER)
-                            .opt("ratios", ratios.join(","))
-                            .opt("finetune-epochs", 1)
-                            .opt("samples", st.prune_samples)
+                        args.opt("samples", st.prune_samples)
                             .opt("out", show(&self.l.abs(&sweep))),
                         &sweep.join(files::SWEEP),
-                        per_point * st.width_prune_ratios.len() as f64 + STARTUP_SECONDS,
+                        per_point * points as f64 + STARTUP_SECONDS,
                     ),
                 );
             }
@@ -727,8 +781,7 @@ impl Planner<'_> {
     fn breaking(&self) -> Vec<Job> {
         let st = self.settings();
         let t = &st.breaking_training;
-        let steps = snapshot_steps(total_steps(self.train_images(t.train_limit), t.epochs));
-        let steps: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
+        let steps = self.breaking_steps();
         let kinds = st
             .noise_scales
             .iter()
@@ -740,25 +793,26 @@ impl Planner<'_> {
         let mut jobs = Vec::new();
         for (kind, init) in kinds {
             for &seed in &st.seeds {
-                let run = Layout::breaking_run(&kind, seed);
-                let train = format!("train-breaking-{kind}-s{seed}");
-                let mut args = self
-                    .small_training(&run, seed, t)
-                    .opt("snapshot-steps", steps.join(","));
-                if let Some(init) = &init {
-                    args = args.opt("init", init);
+                let (train, run) = breaking_run(st, &kind, seed);
+                if train.starts_with("train-breaking-") {
+                    let mut args = self
+                        .small_training(&run, seed, t)
+                        .opt("snapshot-steps", steps.join(","));
+                    if let Some(init) = &init {
+                        args = args.opt("init", init);
+                    }
+                    jobs.push(self.train_job(
+                        train.clone(),
+                        format!(
+                            "train with --init {}, seed {seed}, keeping {} snapshots",
+                            init.as_deref().unwrap_or("burn-default"),
+                            steps.len()
+                        ),
+                        args,
+                        &run,
+                        self.training_cost(t, 1.0),
+                    ));
                 }
-                jobs.push(self.train_job(
-                    train.clone(),
-                    format!(
-                        "train with --init {}, seed {seed}, keeping {} snapshots",
-                        init.as_deref().unwrap_or("burn-default"),
-                        steps.len()
-                    ),
-                    args,
-                    &run,
-                    self.training_cost(t, 1.0),
-                ));
                 let out = Layout::breaking_inspect(&kind, seed);
                 jobs.push(
                     self.analysis(
@@ -779,11 +833,13 @@ impl Planner<'_> {
     }
 }
 
-/// Training throughput of the reference CNN on one core (images/s), measured on the 2-core
-/// reference machine with the study's settings: the cost model behind the ETA and the budget.
-pub const TRAIN_IMAGES_PER_SEC: f64 = 700.0;
-/// Inference throughput on one core (images/s), same machine.
-pub const INFER_IMAGES_PER_SEC: f64 = 1500.0;
+/// Training throughput of the reference CNN on one core (images/s) with the study's settings:
+/// the cost model behind the ETA and the budget. Measured on the 2-core reference machine (AMD
+/// EPYC, no AVX-512) with two single-threaded trainings side by side, as the local runner runs
+/// them: 933 and 940 images/s at width ×1 (×2: 266, ×4: 69, below what [`width_cost`] predicts).
+pub const TRAIN_IMAGES_PER_SEC: f64 = 930.0;
+/// Inference throughput on one core (images/s), same machine and setting (about 3,000).
+pub const INFER_IMAGES_PER_SEC: f64 = 3000.0;
 /// Start-up of a trainer process (loading data, building the model), seconds.
 pub const STARTUP_SECONDS: f64 = 1.0;
 
@@ -804,24 +860,162 @@ pub fn budget(jobs: &[Job]) -> Budget {
     }
 }
 
-/// Build the job list; `other_backends` are compared with the study's backend (claim 7).
-pub fn plan(o: &Options, other_backends: &[&str]) -> Vec<Job> {
+/// The study's experiments, each with its jobs, in the order they are planned.
+fn experiments(o: &Options, other_backends: &[&str]) -> Vec<(&'static str, Vec<Job>)> {
     let p = Planner {
         o,
         l: Layout { out: o.out.clone() },
     };
-    let mut jobs = p.references();
-    jobs.extend(p.symmetry());
-    jobs.extend(p.variance());
+    let mut all = vec![
+        ("reference runs (claims 1-3)", p.references()),
+        ("symmetry (claim 4)", p.symmetry()),
+        ("variance (claim 5)", p.variance()),
+    ];
     if !other_backends.is_empty() {
-        jobs.extend(p.backends(other_backends));
+        all.push(("cross-backend (claim 7)", p.backends(other_backends)));
     }
-    jobs.extend(p.pruning());
-    jobs.push(p.comparison());
-    jobs.extend(p.widths());
-    jobs.extend(p.schemes());
-    jobs.extend(p.breaking());
-    jobs
+    all.extend([
+        ("pruning (claim 6)", p.pruning()),
+        ("seed comparison (claims 2, 3, 9)", vec![p.comparison()]),
+        ("width (claims 8, 11)", p.widths()),
+        ("init x redundancy (claim 10)", p.schemes()),
+        ("symmetry breaking (claim 12)", p.breaking()),
+    ]);
+    all
+}
+
+/// Build the job list; `other_backends` are compared with the study's backend (claim 7).
+pub fn plan(o: &Options, other_backends: &[&str]) -> Vec<Job> {
+    experiments(o, other_backends)
+        .into_iter()
+        .flat_map(|(_, jobs)| jobs)
+        .collect()
+}
+
+/// The budget as a table: every experiment's jobs and estimated core-hours, then what the
+/// design saves against training every experiment's runs itself, fine-tuning every pruned point
+/// for a whole epoch of the full training split at nine ratios, and (outside the cluster
+/// profile) what was left to `--profile cluster`.
+pub fn budget_table(o: &Options, other_backends: &[&str]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let by = experiments(o, other_backends);
+    let total = Budget {
+        jobs: by.iter().map(|(_, j)| j.len()).sum(),
+        core_hours: by.iter().map(|(_, j)| budget(j).core_hours).sum(),
+    };
+    let _ = writeln!(s, "{:<34} {:>5} {:>11}", "experiment", "jobs", "core-hours");
+    for (name, jobs) in &by {
+        let b = budget(jobs);
+        let _ = writeln!(s, "{name:<34} {:>5} {:>11.2}", b.jobs, b.core_hours);
+    }
+    let _ = writeln!(
+        s,
+        "{:<34} {:>5} {:>11.2}",
+        "total", total.jobs, total.core_hours
+    );
+    let saved = savings(o);
+    if !saved.is_empty() {
+        let _ = writeln!(s, "saved by the design:");
+        for (what, hours) in &saved {
+            let _ = writeln!(s, "  {hours:>7.2} core-hours  {what}");
+        }
+    }
+    s
+}
+
+/// What the plan of `o` saves, each saving with its core-hours.
+fn savings(o: &Options) -> Vec<(String, f64)> {
+    let p = Planner {
+        o,
+        l: Layout { out: o.out.clone() },
+    };
+    let st = p.settings();
+    let mut out = Vec::new();
+    let hours = |secs: f64| secs / 3600.0;
+    // Trainings shared by two experiments.
+    let one = p.training_cost(&st.reference_training(), 1.0);
+    let mut shared = Vec::new();
+    if st.widths.contains(&1.0) && width_is_reference(st, 1.0) {
+        shared.push(format!("width ×1: {} seeds", st.seeds.len()));
+    }
+    let mut reused = if shared.is_empty() { 0 } else { st.seeds.len() };
+    if breaking_is_reference(st) {
+        reused += st.seeds.len();
+        shared.push(format!("random init: {} seeds", st.seeds.len()));
+        if st.noise_scales.contains(&PERTURBED_SIGMA) {
+            reused += 1;
+            shared.push(format!("σ = {PERTURBED_SIGMA:e}, seed {}", st.first_seed()));
+        }
+    }
+    if reused > 0 {
+        out.push((
+            format!(
+                "{reused} trainings shared with the reference and symmetry runs ({})",
+                shared.join("; ")
+            ),
+            hours(reused as f64 * one),
+        ));
+    }
+    // The width sweeps against nine ratios, each fine-tuned for a whole epoch of all images.
+    let naive_ft = FineTune {
+        epochs: 1,
+        images: None,
+        early_stop: None,
+    };
+    if st.width_finetune != naive_ft || st.width_refine > 0 {
+        let naive_points = 9.0;
+        let planned_points = (st.width_prune_ratios.len() + st.width_refine) as f64;
+        let (images, tests) = (
+            p.train_images(st.width_training.train_limit) as f64,
+            p.test_images(st.width_training.test_limit) as f64,
+        );
+        let per_epoch = |n: f64| n / TRAIN_IMAGES_PER_SEC + tests / INFER_IMAGES_PER_SEC;
+        let naive: f64 = st
+            .widths
+            .iter()
+            .map(|&w| naive_points * per_epoch(images) * width_cost(w) * st.seeds.len() as f64)
+            .sum();
+        let planned: f64 = p
+            .widths()
+            .iter()
+            .filter(|j| j.id.starts_with("prune-"))
+            .map(|j| j.cost)
+            .sum();
+        out.push((
+            format!(
+                "width sweeps: {planned_points} fine-tunings per run ({} coarse ratios, {} by \
+                 bisection) of at most {} epochs on {} images{} instead of 9 ratios × 1 epoch \
+                 on {images}",
+                st.width_prune_ratios.len(),
+                st.width_refine,
+                st.width_finetune.epochs,
+                st.width_finetune
+                    .images
+                    .map_or_else(|| images.to_string(), |n| format!("a fixed subset of {n}")),
+                if st.width_finetune.early_stop.is_some() {
+                    ", stopped when the validation loss stops falling"
+                } else {
+                    ""
+                },
+            ),
+            hours(naive - planned).max(0.0),
+        ));
+    }
+    if st.profile == Profile::Full {
+        let mut c = o.clone();
+        c.settings.widths = vec![8.0];
+        let cluster = Planner {
+            o: &c,
+            l: Layout { out: o.out.clone() },
+        };
+        let eight = budget(&cluster.widths()).core_hours;
+        out.push((
+            "width ×8 (trainings, sweeps, comparison): in --profile cluster".into(),
+            eight,
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -867,5 +1061,69 @@ mod tests {
         assert!(jobs.iter().all(|j| j.cost > 0.0));
         let full = budget(&plan(&options(Profile::Full), &["ndarray"]));
         assert!(full.core_hours > b.core_hours);
+    }
+
+    #[test]
+    fn full_fits_one_night_on_two_cores_and_the_cluster_profile_holds_the_rest() {
+        let full = options(Profile::Full);
+        let b = budget(&plan(&full, &["ndarray"]));
+        assert!(
+            b.core_hours <= 16.0,
+            "full: {} jobs, {:.1} core-hours\n{}",
+            b.jobs,
+            b.core_hours,
+            budget_table(&full, &["ndarray"])
+        );
+        let cluster = budget(&plan(&options(Profile::Cluster), &["ndarray"]));
+        assert!(cluster.core_hours > b.core_hours && cluster.jobs > b.jobs);
+        // The table names every experiment and what the design saves.
+        let table = budget_table(&full, &["ndarray"]);
+        for what in [
+            "width (claims 8, 11)",
+            "trainings shared",
+            "bisection",
+            "cluster",
+        ] {
+            assert!(table.contains(what), "{what} missing from\n{table}");
+        }
+    }
+
+    #[test]
+    fn shared_trainings_are_planned_once() {
+        let o = options(Profile::Full);
+        let jobs = plan(&o, &["ndarray"]);
+        let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        // The random initialization's symmetry-breaking runs are the reference runs, and
+        // σ = 1e-4's first seed is the symmetry run, which keep the snapshots the experiment reads.
+        assert!(!ids.iter().any(|i| i.starts_with("train-breaking-random")));
+        assert!(!ids.contains(&"train-breaking-noise-1e-4-s1"));
+        assert!(ids.contains(&"train-breaking-noise-1e-4-s2"));
+        let inspect = jobs
+            .iter()
+            .find(|j| j.id == "inspect-breaking-random-s3")
+            .unwrap();
+        assert_eq!(inspect.deps, vec!["train-s3".to_string()]);
+        for id in ["train-s1", "train-perturbed", "train-repeat"] {
+            let j = jobs.iter().find(|j| j.id == id).unwrap();
+            assert!(
+                j.spec.args().iter().any(|a| a == "--snapshot-steps"),
+                "{id}"
+            );
+        }
+        // The same training is never planned twice, but for the determinism claim's repeat and
+        // killed-and-resumed run, which repeat the first seed's on purpose.
+        let mut seen = std::collections::BTreeSet::new();
+        for j in jobs.iter().filter(|j| {
+            matches!(j.spec, crate::jobs::JobSpec::Train { .. }) && j.id != "train-repeat"
+        }) {
+            let mut args = j.spec.args().to_vec();
+            if let Some(i) = args.iter().position(|a| a == "--out") {
+                args.drain(i..i + 2);
+            }
+            assert!(seen.insert(args), "{} repeats another job", j.id);
+        }
+        // The quick profile trains the symmetry-breaking runs on a subset: nothing shared.
+        let quick = plan(&options(Profile::Quick), &["ndarray"]);
+        assert!(quick.iter().any(|j| j.id == "train-breaking-random-s1"));
     }
 }

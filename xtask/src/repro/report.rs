@@ -674,10 +674,11 @@ fn widths(s: &mut String, sum: &StudySummary, a: &Aggregates, layout: &Layout) {
     let _ = writeln!(s, "### Redundancy versus width\n");
     let _ = writeln!(
         s,
-        "Each run's {FOCUS_LAYER} zeroed by the redundancy criterion at ratios {:?}, each \
-         fine-tuned one epoch with the zeros held; the prunable fraction is the largest ratio up \
-         to which every ratio stays within {} point of the unpruned accuracy.\n",
-        st.width_prune_ratios,
+        "Each run's {FOCUS_LAYER} zeroed by the redundancy criterion at ratios {}, each \
+         {} with the zeros held; the prunable fraction is the largest ratio up to which every \
+         ratio stays within {} point of the unpruned accuracy.\n",
+        st.width_ratio_words(),
+        st.width_finetune_words(),
         PRUNE_TOLERANCE * 100.0
     );
     let _ = writeln!(s, "| width | conv2 filters | prunable fraction |");
@@ -702,7 +703,7 @@ fn widths(s: &mut String, sum: &StudySummary, a: &Aggregates, layout: &Layout) {
         s,
         layout,
         &Layout::figure(names::WIDTH_FINETUNED),
-        "Accuracy change after zeroing conv2 and fine-tuning one epoch, per width",
+        "Accuracy change after zeroing conv2 and fine-tuning, per width",
     );
     let (first, last) = (&a.widths[0], &a.widths[a.widths.len() - 1]);
     let direction = if a.prunable_trend.lo > 0.0 {

@@ -11,11 +11,20 @@ use serde::Serialize;
 pub enum Profile {
     /// The committed sample, few epochs: minutes.
     Quick,
-    /// Full Fashion-MNIST: the numbers worth publishing.
+    /// Full Fashion-MNIST: the numbers worth publishing, sized for one night on 2 cores.
     Full,
+    /// The full study plus what does not fit in a night on 2 cores (the ×8 width): a cluster's.
+    Cluster,
     /// A miniature study for tests: seconds, verdicts not meaningful.
     Tiny,
 }
+
+/// Training images of a fine-tuning in the width experiment's sweeps (`--full`): a fixed seeded
+/// subset of the training split.
+pub const FINETUNE_IMAGES: usize = 5_000;
+/// Held-out training images whose loss stops a fine-tuning in the width experiment's sweeps
+/// (`--full`).
+pub const VALIDATION_IMAGES: usize = 1_000;
 
 /// A smaller training than the reference runs', for the experiments that train many networks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,6 +35,18 @@ pub struct Training {
     pub train_limit: Option<usize>,
     /// `--test-limit` (all test images if absent).
     pub test_limit: Option<usize>,
+}
+
+/// How a pruned network is fine-tuned in the width experiment's sweeps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FineTune {
+    /// Most epochs.
+    pub epochs: usize,
+    /// Fine-tune on a fixed seeded subset of this many training images (all if absent).
+    pub images: Option<usize>,
+    /// Stop after the first epoch whose loss on this many held-out training images does not
+    /// fall (the best epoch's weights are kept); none: run every epoch.
+    pub early_stop: Option<usize>,
 }
 
 /// Everything that sizes the study.
@@ -81,8 +102,14 @@ pub struct Settings {
     pub width_training: Training,
     /// Width experiment: `compare --samples`, `--alphas`, `--test-limit`.
     pub width_compare: [usize; 3],
-    /// Redundancy versus width: conv2 ratios zeroed (by redundancy) and fine-tuned for an epoch.
+    /// Redundancy versus width: conv2 ratios zeroed (by redundancy) and fine-tuned (the coarse
+    /// pass).
     pub width_prune_ratios: Vec<f64>,
+    /// Redundancy versus width: ratios added by bisection where the fine-tuned accuracy leaves
+    /// the tolerance (after the coarse pass).
+    pub width_refine: usize,
+    /// Redundancy versus width: the fine-tuning of every point.
+    pub width_finetune: FineTune,
     /// Initialization × redundancy: the training under each scheme.
     pub scheme_training: Training,
     /// Initialization × redundancy: conv2 ratios zeroed by the redundancy criterion.
@@ -131,6 +158,12 @@ impl Settings {
             },
             width_compare: [300, 5, 300],
             width_prune_ratios: vec![0.25, 0.5, 0.75],
+            width_refine: 0,
+            width_finetune: FineTune {
+                epochs: 1,
+                images: None,
+                early_stop: None,
+            },
             scheme_training: Training {
                 epochs: 2,
                 train_limit: Some(1000),
@@ -147,11 +180,18 @@ impl Settings {
         };
         Ok(match profile {
             Profile::Quick => quick,
-            Profile::Full => {
+            Profile::Full | Profile::Cluster => {
                 let dir = full_data.context(
                     "--full needs the full Fashion-MNIST: run `datasets/fetch` (or apt-get install \
                      dataset-fashion-mnist), or pass --data DIR",
                 )?;
+                // One night on 2 cores: ×8 alone (its trainings, sweeps and comparisons) would
+                // cost more than the rest of the study, so it is the cluster profile's.
+                let widths = if profile == Profile::Cluster {
+                    vec![0.5, 1.0, 2.0, 4.0, 8.0]
+                } else {
+                    vec![0.5, 1.0, 2.0, 4.0]
+                };
                 Settings {
                     profile,
                     data: dir.display().to_string(),
@@ -165,24 +205,36 @@ impl Settings {
                     backend_train_limit: 2000,
                     backend_test_limit: 1000,
                     accuracy_std_max: 0.5,
-                    widths: vec![0.5, 1.0, 2.0, 4.0, 8.0],
+                    widths,
+                    // The reference runs' training: width ×1 is the reference runs themselves.
                     width_training: Training {
                         epochs: 3,
                         train_limit: None,
                         test_limit: None,
                     },
                     width_compare: [1000, 11, 2000],
-                    width_prune_ratios: vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+                    // A coarse pass, then two bisections where the accuracy leaves the
+                    // tolerance: the bend is located to 1/16 with 5 fine-tunings instead of 9
+                    // ratios at 1/10; each on a fixed subset, stopped when it stops helping.
+                    width_prune_ratios: vec![0.25, 0.5, 0.75],
+                    width_refine: 2,
+                    width_finetune: FineTune {
+                        epochs: 3,
+                        images: Some(FINETUNE_IMAGES),
+                        early_stop: Some(VALIDATION_IMAGES),
+                    },
                     scheme_training: Training {
                         epochs: 3,
                         train_limit: None,
                         test_limit: None,
                     },
                     noise_scales: vec![1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
+                    // The reference runs' training: the random initialization's runs are the
+                    // reference runs, and σ = 1e-4's first seed is the symmetry run.
                     breaking_training: Training {
                         epochs: 3,
                         train_limit: None,
-                        test_limit: Some(2000),
+                        test_limit: None,
                     },
                     ..quick
                 }
@@ -214,6 +266,13 @@ impl Settings {
                 },
                 width_compare: [64, 3, 64],
                 width_prune_ratios: vec![0.5],
+                // The full profile's way of sweeping, in miniature.
+                width_refine: 1,
+                width_finetune: FineTune {
+                    epochs: 2,
+                    images: Some(64),
+                    early_stop: Some(32),
+                },
                 scheme_training: Training {
                     epochs: 1,
                     train_limit: Some(128),
@@ -239,6 +298,53 @@ impl Settings {
         }
         self.seeds = (1..=n as u64).collect();
         Ok(self)
+    }
+
+    /// Whether the study runs on the full Fashion-MNIST (60,000 training, 10,000 test images).
+    pub fn full_data(&self) -> bool {
+        matches!(self.profile, Profile::Full | Profile::Cluster)
+    }
+
+    /// The reference runs' training.
+    pub fn reference_training(&self) -> Training {
+        Training {
+            epochs: self.epochs,
+            train_limit: self.train_limit,
+            test_limit: self.test_limit,
+        }
+    }
+
+    /// How the width experiment's sweeps fine-tune, in words ("fine-tuned 1 epoch", …).
+    pub fn width_finetune_words(&self) -> String {
+        let ft = &self.width_finetune;
+        let on = ft.images.map_or_else(
+            || "the run's training images".to_string(),
+            |n| format!("a fixed seeded subset of {n} training images"),
+        );
+        if let Some(held) = ft.early_stop {
+            format!(
+                "fine-tuned on {on} for at most {} epochs, stopped when the loss on {held} \
+                 held-out training images stops falling (the best epoch kept)",
+                ft.epochs,
+            )
+        } else if ft.images.is_some() {
+            format!("fine-tuned {} epoch(s) on {on}", ft.epochs)
+        } else {
+            format!("fine-tuned {} epoch(s)", ft.epochs)
+        }
+    }
+
+    /// The width experiment's ratios, in words.
+    pub fn width_ratio_words(&self) -> String {
+        if self.width_refine > 0 {
+            format!(
+                "{:?}, then {} more by bisection where the fine-tuned accuracy leaves the \
+                 tolerance",
+                self.width_prune_ratios, self.width_refine
+            )
+        } else {
+            format!("{:?}", self.width_prune_ratios)
+        }
     }
 
     /// The first seed (the single-run experiments use it).

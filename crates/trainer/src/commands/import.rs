@@ -268,6 +268,8 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ImportReport> {
             parent: None,
             prune: None,
             snapshot_steps: Vec::new(),
+            subset: None,
+            early_stop: false,
             source: Some(ImportSource {
                 file: std::fs::canonicalize(&args.file)
                     .unwrap_or_else(|_| args.file.clone())
@@ -290,6 +292,7 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ImportReport> {
             wall_seconds: started.elapsed().as_secs_f64(),
             weights_sha256: hash.clone(),
             backend,
+            best_epoch: None,
         };
         std::fs::create_dir_all(&args.out)
             .with_context(|| format!("cannot create the run directory {}", args.out.display()))?;

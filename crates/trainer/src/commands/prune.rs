@@ -18,7 +18,9 @@ use crate::commands::redundancy::STATS_BATCH;
 use crate::commands::train::check_schedule;
 use crate::evaluation::{EVAL_BATCH, EvalResult, analysis_batches, batch_tensors, evaluate};
 use crate::fsio::{read_json, write_json};
-use crate::run::{FinishedRun, ParentRun, PruneSettings, RunConfig, RunDir, Summary, save_module};
+use crate::run::{
+    FinishedRun, ParentRun, PruneSettings, RunConfig, RunDir, Summary, TrainSubset, save_module,
+};
 use crate::schedule::{LrSchedule, SCHEDULE_HELP};
 use crate::training::{CheckpointEvery, NUM_CLASSES, Outcome, Session, fit, limit};
 
@@ -44,6 +46,9 @@ pub struct PruneArgs {
     /// Epochs of fine-tuning with the pruned filters held at zero.
     #[arg(long, default_value_t = 0)]
     pub finetune_epochs: usize,
+    /// What the fine-tuning trains on, and when it stops.
+    #[command(flatten)]
+    pub tuning: FinetuneData,
     /// Learning rate of the fine-tuning (with --finetune-epochs) [default: a tenth of the run's].
     #[arg(long)]
     pub lr: Option<f64>,
@@ -80,6 +85,51 @@ pub struct PruneArgs {
     pub dashboard: bool,
 }
 
+/// What a fine-tuning trains on, and when it stops (`prune` and `prune-sweep`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FinetuneData {
+    /// Fine-tune on N training images, a fixed random subset drawn with the run's seed
+    /// (with --finetune-epochs) [default: all of the run's training images].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub finetune_images: Option<u64>,
+    /// Stop the fine-tuning after the first epoch whose loss on held-out training images (never
+    /// trained on; --validation-images) does not fall, and keep the best epoch's weights;
+    /// --finetune-epochs is then the most epochs.
+    #[arg(long)]
+    pub early_stop: bool,
+    /// Training images held out for --early-stop's validation loss, drawn with the run's seed
+    /// before the fine-tuning's subset.
+    #[arg(long, value_name = "N", default_value_t = 2000, requires = "early_stop",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub validation_images: u64,
+}
+
+impl FinetuneData {
+    /// The child run's training subset, drawn with the parent's `seed` (none: all of its
+    /// training images, as the parent had them).
+    pub(crate) fn subset(&self, seed: u64) -> Option<TrainSubset> {
+        (self.finetune_images.is_some() || self.early_stop).then(|| TrainSubset {
+            seed,
+            train_images: self.finetune_images.map(|n| n as usize),
+            validation_images: if self.early_stop {
+                self.validation_images as usize
+            } else {
+                0
+            },
+        })
+    }
+
+    /// Refuse the options without fine-tuning.
+    pub(crate) fn check(&self, finetune_epochs: usize) -> Result<()> {
+        if finetune_epochs == 0 && (self.finetune_images.is_some() || self.early_stop) {
+            bail!(
+                "--finetune-images and --early-stop shape the fine-tuning: give them with --finetune-epochs"
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Accuracy and loss at one point of the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Score {
@@ -111,8 +161,15 @@ pub struct PruneReport {
     pub after: Score,
     /// After fine-tuning, if any.
     pub finetuned: Option<Score>,
-    /// Fine-tuning epochs.
+    /// Fine-tuning epochs (the most, with early stopping).
     pub finetune_epochs: usize,
+    /// Fine-tuning epochs that ran, and the one whose weights were kept (early stopping keeps
+    /// the best; otherwise the last).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finetune_ran: Option<(usize, usize)>,
+    /// The fine-tuning's training subset and validation images, if it used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finetune_subset: Option<TrainSubset>,
     /// Parameters and FLOPs removed, per layer.
     pub effect: PruneEffect,
     /// The compact model, if exported: its directory and the largest logit difference from
@@ -246,6 +303,7 @@ fn prune_run(args: &PruneArgs) -> Result<Child> {
     if args.lr_schedule.is_some() && args.finetune_epochs == 0 {
         bail!("--lr-schedule is the fine-tuning's schedule: give it with --finetune-epochs");
     }
+    args.tuning.check(args.finetune_epochs)?;
     if let Some(lr) = args.lr {
         if args.finetune_epochs == 0 {
             bail!("--lr is the fine-tuning's learning rate: give it with --finetune-epochs");
@@ -385,6 +443,8 @@ pub(crate) fn finished_child(
             && p.path == args.run.display().to_string()
     });
     let same_training = report.finetune_epochs == args.finetune_epochs
+        && config.subset == args.tuning.subset(parent.run.config.seed)
+        && config.early_stop == args.tuning.early_stop
         && config.optimizer.lr == finetune_lr(parent, args)
         && config.optimizer.lr_schedule == args.lr_schedule.unwrap_or_default();
     (same_settings && same_parent && same_training && child.summary().is_file())
@@ -417,7 +477,9 @@ pub(crate) fn write_child<M: Classifier>(
         test_accuracy: l.summary.test_accuracy,
     });
     config.prune = Some(settings.clone());
-    let data = limit(parent.data.clone(), &config);
+    config.subset = args.tuning.subset(l.config.seed);
+    config.early_stop = args.tuning.early_stop;
+    let (data, validation) = limit(parent.data.clone(), &config)?;
     if args.finetune_epochs > 0 {
         check_schedule(
             &config.optimizer,
@@ -432,11 +494,13 @@ pub(crate) fn write_child<M: Classifier>(
     write_json(&child.mask(), mask)?;
     write_json(&child.config(), &config)?;
 
+    let mut finetune_ran = None;
     let (final_model, finetuned) = if args.finetune_epochs > 0 {
         let train_device = parent.device.clone().autodiff();
         let session = Session {
             run: child.clone(),
             data,
+            validation,
             config: config.clone(),
             device: parent.device.clone(),
             train_device: train_device.clone(),
@@ -454,6 +518,7 @@ pub(crate) fn write_child<M: Classifier>(
             Outcome::Finished(s) => s,
             stopped @ Outcome::Stopped { .. } => return Ok(Child::Stopped(stopped)),
         };
+        finetune_ran = Some((summary.epochs, summary.best_epoch.unwrap_or(summary.epochs)));
         let tuned = crate::run::load_module(p.masked.clone(), &child.model(), &l.config.model)?;
         let score = Score {
             accuracy: summary.test_accuracy,
@@ -476,6 +541,7 @@ pub(crate) fn write_child<M: Classifier>(
                 wall_seconds: started.elapsed().as_secs_f64(),
                 weights_sha256: weights_sha256(&p.masked),
                 backend: l.config.backend,
+                best_epoch: None,
             },
         )?;
         (p.masked, None)
@@ -501,6 +567,8 @@ pub(crate) fn write_child<M: Classifier>(
         after: Score::from(&p.after),
         finetuned,
         finetune_epochs: args.finetune_epochs,
+        finetune_ran,
+        finetune_subset: config.subset,
         effect: p.pruning.effect,
         compact,
     };
@@ -555,6 +623,7 @@ fn export_compact<M: Classifier>(
                 wall_seconds: 0.0,
                 weights_sha256: weights_sha256(&small),
                 backend: config.backend,
+                best_epoch: None,
             },
         )?;
         (small.num_params(), diff, ev.accuracy)
@@ -594,11 +663,35 @@ fn render(r: &PruneReport, out: &Path) -> String {
         r.after.accuracy * 100.0
     );
     if let Some(f) = r.finetuned {
+        let (ran, kept) = r
+            .finetune_ran
+            .unwrap_or((r.finetune_epochs, r.finetune_epochs));
         let _ = writeln!(
             s,
-            "  after {} fine-tuning epoch(s) {:>6.2}%",
-            r.finetune_epochs,
-            f.accuracy * 100.0
+            "  after {kept} fine-tuning epoch(s) {:>6.2}%{}",
+            f.accuracy * 100.0,
+            if ran != r.finetune_epochs || kept != ran {
+                format!(
+                    " (early stopping: {ran} of at most {} epochs ran, epoch {kept} kept)",
+                    r.finetune_epochs
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    if let Some(sub) = &r.finetune_subset {
+        let _ = writeln!(
+            s,
+            "  fine-tuned on {} training images{}, drawn with seed {}",
+            sub.train_images
+                .map_or_else(|| "all remaining".to_string(), |n| n.to_string()),
+            if sub.validation_images > 0 {
+                format!(", {} more held out for validation", sub.validation_images)
+            } else {
+                String::new()
+            },
+            sub.seed
         );
     }
     let _ = writeln!(

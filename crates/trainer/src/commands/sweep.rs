@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
 use crate::commands::prune::{
-    Child, Parent, PruneArgs, Pruned, finished_child, prune_settings, samples, scope, scope_name,
-    write_child,
+    Child, FinetuneData, Parent, PruneArgs, Pruned, finished_child, prune_settings, samples, scope,
+    scope_name, write_child,
 };
 use crate::fsio::{write_atomic, write_json};
 use crate::plot::{Chart, Series, line_chart};
@@ -42,6 +42,28 @@ pub struct SweepArgs {
     /// jobs).
     #[arg(long, default_value_t = 0)]
     pub finetune_epochs: usize,
+    /// What the fine-tuning trains on, and when it stops.
+    #[command(flatten)]
+    pub tuning: FinetuneData,
+    /// After the --ratios, fine-tune N more ratios by bisection, each halving the interval
+    /// between the largest ratio whose fine-tuned accuracy is within --tolerance of the
+    /// unpruned model's (0 if none) and the smallest that is not (1 if none): the points go
+    /// where the accuracy curve bends (with --finetune-epochs).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        requires = "finetune_epochs"
+    )]
+    pub refine: usize,
+    /// Accuracy points below the unpruned model that --refine still counts as kept.
+    #[arg(
+        long,
+        value_name = "POINTS",
+        default_value_t = 1.0,
+        requires = "refine"
+    )]
+    pub tolerance: f64,
     /// Training images for the activation statistics of the data-dependent criteria
     /// (redundancy, mean-activation, apoz) [default: 1000].
     #[arg(long, value_parser = clap::value_parser!(u64).range(2..=60_000))]
@@ -88,9 +110,13 @@ struct SweepReport {
     pub scope: Scope,
     /// Accuracy of the unpruned model.
     pub baseline_accuracy: f64,
-    /// Fine-tuning epochs per point.
+    /// Fine-tuning epochs per point (the most, with early stopping).
     pub finetune_epochs: usize,
-    /// Every point.
+    /// Ratios added by bisection after the given ones, and the tolerance (accuracy points)
+    /// they bracket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refined: Option<(usize, f64)>,
+    /// Every point, by criterion and ratio.
     pub points: Vec<SweepPoint>,
 }
 
@@ -108,6 +134,23 @@ pub(crate) fn run(args: &SweepArgs) -> Result<()> {
     })
 }
 
+/// The next ratio of a bisection over `points` (one criterion's, any order): the middle of the
+/// interval between the largest ratio up to which every point is `kept` (0 if the smallest is
+/// not) and the next ratio (1 if there is none). None once the interval is narrower than one
+/// part in 1024.
+fn bisect(points: &[SweepPoint], kept: impl Fn(&SweepPoint) -> bool) -> Option<f64> {
+    let mut sorted: Vec<&SweepPoint> = points.iter().collect();
+    sorted.sort_by(|a, b| a.ratio.total_cmp(&b.ratio));
+    let first_lost = sorted.iter().position(|p| !kept(p));
+    let lo = match first_lost {
+        Some(0) => 0.0,
+        Some(i) => sorted[i - 1].ratio,
+        None => sorted.last().map_or(0.0, |p| p.ratio),
+    };
+    let hi = first_lost.map_or(1.0, |i| sorted[i].ratio);
+    (hi - lo > 1.0 / 1024.0).then_some((lo + hi) / 2.0)
+}
+
 /// Run the sweep, writing `sweep.json`, the figure and (with fine-tuning) a run per point to
 /// `out`; a point whose run there is already finished with the same settings is reused.
 fn sweep(args: &SweepArgs, out: &Path) -> Result<SweepReport> {
@@ -116,6 +159,13 @@ fn sweep(args: &SweepArgs, out: &Path) -> Result<SweepReport> {
             bail!("--ratios: {r} is outside [0, 1)");
         }
     }
+    if !(args.tolerance.is_finite() && args.tolerance >= 0.0) {
+        bail!(
+            "--tolerance {}: give the accuracy points as a number ≥ 0",
+            args.tolerance
+        );
+    }
+    args.tuning.check(args.finetune_epochs)?;
     let criteria: Vec<Criterion> = if args.criteria.is_empty() {
         Criterion::ALL.to_vec()
     } else {
@@ -135,78 +185,95 @@ fn sweep(args: &SweepArgs, out: &Path) -> Result<SweepReport> {
         let m = parent.run.load(m)?;
         let pruner = parent.pruner(&m, &args.layers, samples, needs_stats)?;
         let baseline = parent.evaluate(&m)?;
-        let mut points = Vec::new();
-        for &c in &criteria {
-            for &ratio in &args.ratios {
-                let pruning = pruner.prune(c, ratio, scope)?;
-                let masked = pruning.apply(m.clone())?;
-                let after = parent.evaluate(&masked)?;
-                let accuracy = after.accuracy;
-                let (params_removed, flops_removed) =
-                    (pruning.effect.params_removed, pruning.effect.flops_removed);
-                let finetuned_accuracy = if args.finetune_epochs > 0 {
-                    // The child run `trainer prune` would write for this point, from what the
-                    // sweep has already computed; or that run, finished earlier.
-                    let prune_args = PruneArgs {
-                        run: args.run.clone(),
-                        criterion: c,
-                        ratio,
-                        global: args.global,
-                        layers: pruner.layers().to_vec(),
-                        finetune_epochs: args.finetune_epochs,
-                        lr: None,
-                        lr_schedule: None,
-                        samples: c.needs_activations().then_some(samples as u64),
-                        compact: false,
-                        out: out.join("runs").join(format!("{c}-{ratio}")),
-                        force: true,
-                        data: args.data.clone(),
-                        backend: args.backend,
-                        quiet: true,
-                        dashboard: false,
-                    };
-                    let settings = prune_settings(&prune_args, &pruner, samples, scope);
-                    if let Some(done) = finished_child(&parent, &prune_args, &settings) {
-                        eprintln!(
-                            "{c:>15} ratio {ratio:.2}: fine-tuned run {} reused",
-                            prune_args.out.display()
-                        );
-                        Some(done.accuracy)
-                    } else {
-                        let pruned = Pruned {
-                            pruner: &pruner,
-                            samples,
-                            scope,
-                            pruning,
-                            masked,
-                            before: baseline.clone(),
-                            after,
-                        };
-                        match write_child(&parent, &prune_args, pruned, Instant::now())? {
-                            Child::Written(report) => report.finetuned.map(|f| f.accuracy),
-                            Child::Stopped(_) => bail!("the fine-tuning stopped before its end"),
-                        }
-                    }
-                } else {
-                    None
-                };
-                eprintln!(
-                    "{c:>15} ratio {ratio:.2}: {:.2}%{}",
-                    accuracy * 100.0,
-                    finetuned_accuracy.map_or(String::new(), |f| format!(
-                        ", {:.2}% after fine-tuning",
-                        f * 100.0
-                    ))
-                );
-                points.push(SweepPoint {
+        let point = |c: Criterion, ratio: f64| -> Result<SweepPoint> {
+            let pruning = pruner.prune(c, ratio, scope)?;
+            let masked = pruning.apply(m.clone())?;
+            let after = parent.evaluate(&masked)?;
+            let accuracy = after.accuracy;
+            let (params_removed, flops_removed) =
+                (pruning.effect.params_removed, pruning.effect.flops_removed);
+            let finetuned_accuracy = if args.finetune_epochs > 0 {
+                // The child run `trainer prune` would write for this point, from what the
+                // sweep has already computed; or that run, finished earlier.
+                let prune_args = PruneArgs {
+                    run: args.run.clone(),
                     criterion: c,
                     ratio,
-                    accuracy,
-                    finetuned_accuracy,
-                    params_removed,
-                    flops_removed,
-                });
+                    global: args.global,
+                    layers: pruner.layers().to_vec(),
+                    finetune_epochs: args.finetune_epochs,
+                    tuning: args.tuning.clone(),
+                    lr: None,
+                    lr_schedule: None,
+                    samples: c.needs_activations().then_some(samples as u64),
+                    compact: false,
+                    out: out.join("runs").join(format!("{c}-{ratio}")),
+                    force: true,
+                    data: args.data.clone(),
+                    backend: args.backend,
+                    quiet: true,
+                    dashboard: false,
+                };
+                let settings = prune_settings(&prune_args, &pruner, samples, scope);
+                if let Some(done) = finished_child(&parent, &prune_args, &settings) {
+                    eprintln!(
+                        "{c:>15} ratio {ratio:.4}: fine-tuned run {} reused",
+                        prune_args.out.display()
+                    );
+                    Some(done.accuracy)
+                } else {
+                    let pruned = Pruned {
+                        pruner: &pruner,
+                        samples,
+                        scope,
+                        pruning,
+                        masked,
+                        before: baseline.clone(),
+                        after,
+                    };
+                    match write_child(&parent, &prune_args, pruned, Instant::now())? {
+                        Child::Written(report) => report.finetuned.map(|f| f.accuracy),
+                        Child::Stopped(_) => bail!("the fine-tuning stopped before its end"),
+                    }
+                }
+            } else {
+                None
+            };
+            eprintln!(
+                "{c:>15} ratio {ratio:.4}: {:.2}%{}",
+                accuracy * 100.0,
+                finetuned_accuracy.map_or(String::new(), |f| format!(
+                    ", {:.2}% after fine-tuning",
+                    f * 100.0
+                ))
+            );
+            Ok(SweepPoint {
+                criterion: c,
+                ratio,
+                accuracy,
+                finetuned_accuracy,
+                params_removed,
+                flops_removed,
+            })
+        };
+        let mut points = Vec::new();
+        for &c in &criteria {
+            let mut mine: Vec<SweepPoint> = Vec::new();
+            for &ratio in &args.ratios {
+                mine.push(point(c, ratio)?);
             }
+            for _ in 0..args.refine {
+                let kept = |p: &SweepPoint| {
+                    p.finetuned_accuracy
+                        .is_some_and(|a| a >= baseline.accuracy - args.tolerance / 100.0)
+                };
+                let Some(ratio) = bisect(&mine, kept) else {
+                    break;
+                };
+                mine.push(point(c, ratio)?);
+            }
+            mine.sort_by(|a, b| a.ratio.total_cmp(&b.ratio));
+            points.extend(mine);
         }
         (pruner.layers().to_vec(), baseline.accuracy, points)
     });
@@ -216,6 +283,7 @@ fn sweep(args: &SweepArgs, out: &Path) -> Result<SweepReport> {
         scope,
         baseline_accuracy: baseline,
         finetune_epochs: args.finetune_epochs,
+        refined: (args.refine > 0).then_some((args.refine, args.tolerance)),
         points,
     };
     write_json(&out.join("sweep.json"), &report)?;
@@ -312,4 +380,38 @@ fn render(r: &SweepReport) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ratio: f64, finetuned: f64) -> SweepPoint {
+        SweepPoint {
+            criterion: Criterion::Redundancy,
+            ratio,
+            accuracy: 0.0,
+            finetuned_accuracy: Some(finetuned),
+            params_removed: 0,
+            flops_removed: 0.0,
+        }
+    }
+
+    #[test]
+    fn bisection_halves_the_interval_where_accuracy_is_lost() {
+        let kept = |p: &SweepPoint| p.finetuned_accuracy.unwrap() >= 0.9;
+        // Kept at 0.25 and 0.5, lost at 0.75: the middle of [0.5, 0.75].
+        let pts = vec![at(0.75, 0.5), at(0.25, 0.95), at(0.5, 0.92)];
+        assert_eq!(bisect(&pts, kept), Some(0.625));
+        // Lost at once: between 0 and the smallest ratio.
+        assert_eq!(bisect(&[at(0.25, 0.1)], kept), Some(0.125));
+        // Kept everywhere: between the largest ratio and 1.
+        assert_eq!(bisect(&[at(0.5, 0.95)], kept), Some(0.75));
+        // A point lost below a kept one ends the kept range there.
+        let pts = vec![at(0.25, 0.5), at(0.5, 0.95)];
+        assert_eq!(bisect(&pts, kept), Some(0.125));
+        // Nothing left to halve.
+        let pts = vec![at(0.5, 0.95), at(0.5 + 1.0 / 2048.0, 0.1)];
+        assert_eq!(bisect(&pts, kept), None);
+    }
 }

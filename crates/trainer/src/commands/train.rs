@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
-use data::{DataSource, Dataset};
+use data::{DataSource, Dataset, Split};
 use model::{Classifier, with_model};
 
 use crate::backend::BackendKind;
@@ -306,8 +306,10 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
         prune: None,
         source: None,
         snapshot_steps: Vec::new(),
+        subset: None,
+        early_stop: false,
     };
-    let data = limit(data, &config);
+    let (data, validation) = limit(data, &config)?;
     check_schedule(
         &config.optimizer,
         data.train.len(),
@@ -316,7 +318,15 @@ fn new_session(args: &TrainArgs, started: Instant) -> Result<Session> {
     )?;
     config.snapshot_steps = snapshot_steps(args, &config, data.train.len())?;
     run.clear_outputs();
-    Ok(session(args, run, config, data, device, None, started))
+    Ok(session(
+        args,
+        run,
+        config,
+        (data, validation),
+        device,
+        None,
+        started,
+    ))
 }
 
 /// The training session of `args` over `run`, fresh (`resume` none) or resumed.
@@ -324,13 +334,14 @@ fn session(
     args: &TrainArgs,
     run: RunDir,
     config: RunConfig,
-    data: Dataset,
+    (data, validation): (Dataset, Option<Split>),
     device: Device,
     resume: Option<CheckpointState>,
     started: Instant,
 ) -> Session {
     Session {
         data,
+        validation,
         train_device: device.clone().autodiff(),
         device,
         run,
@@ -445,6 +456,6 @@ fn resume_session(dir: &Path, args: &TrainArgs, started: Instant) -> Result<Sess
         );
     }
     let device = config.backend.device()?;
-    let data = limit(data, &config);
+    let data = limit(data, &config)?;
     Ok(session(args, run, config, data, device, resume, started))
 }

@@ -3,7 +3,7 @@
 //! The binary is a thin wrapper around [`run`]; the end-to-end tests call the same function.
 //! This crate is the command line and its glue only: options ([`cli`]), the run-directory format
 //! ([`run`]), backends ([`backend`], the only module with backend `cfg`s), learning-rate
-//! schedules ([`schedule`]), the training loop, progress and burn-train's dashboard, plots and
+//! schedules ([`schedule`]), PyTorch and safetensors state dicts ([`statedict`]), the training loop, progress and burn-train's dashboard, plots and
 //! rendering. Analyses live in the library crates.
 
 pub mod backend;
@@ -18,7 +18,7 @@ mod plot;
 mod progress;
 pub mod run;
 pub mod schedule;
-mod statedict;
+pub mod statedict;
 mod training;
 
 use anyhow::{Context, Result};

@@ -296,6 +296,9 @@ pub struct CheckpointState {
     pub wall_seconds: f64,
     /// Hash of the checkpointed weights.
     pub weights_sha256: String,
+    /// SHA-256 of the optimizer-state file (absent in checkpoints of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer_sha256: Option<String>,
     /// The files holding the model and the optimizer state, in `checkpoint/` (older versions
     /// named them by epoch: `epoch-<n>.model.bpk`, `epoch-<n>.optimizer.bpk`).
     #[serde(default)]
@@ -459,8 +462,27 @@ impl RunDir {
 
     /// Read `summary.json` of a finished run.
     pub fn load_summary(&self) -> Result<Summary> {
-        read_json(&self.summary())
-            .with_context(|| format!("{} has not finished training", self.path.display()))
+        if !self.summary().is_file() {
+            bail!(
+                "{} has not finished training: it has no summary.json",
+                self.path.display()
+            );
+        }
+        let summary: Summary = read_json(&self.summary()).with_context(|| {
+            format!("the summary of the run {} is corrupt", self.path.display())
+        })?;
+        let possible = (0.0..=1.0).contains(&summary.test_accuracy)
+            && summary.test_loss.is_finite()
+            && summary.test_loss >= 0.0;
+        if !possible {
+            bail!(
+                "{}: test accuracy {} or loss {} is impossible; the file is corrupt",
+                self.summary().display(),
+                summary.test_accuracy,
+                summary.test_loss
+            );
+        }
+        Ok(summary)
     }
 
     /// The mask of a pruned run (one whose config records how it was pruned); `None` for any
@@ -627,7 +649,7 @@ pub fn load_module<M: Classifier>(model: M, path: &Path, spec: &ModelSpec) -> Re
     let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("{} is not a valid Burnpack weights file", path.display()))?;
-    model
+    let model = model
         .try_load_record(record)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| {
@@ -636,5 +658,18 @@ pub fn load_module<M: Classifier>(model: M, path: &Path, spec: &ModelSpec) -> Re
                 path.display(),
                 spec.describe()
             )
-        })
+        })?;
+    // A NaN or infinite weight would give NaN logits everywhere downstream: refuse it here.
+    for p in params::HostParams::read(&model).iter() {
+        if let Some((i, v)) = p.values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            bail!(
+                "{}: parameter {} {:?} holds {v} at index {i}; the weights are corrupt (a \
+                 diverged training or a damaged file)",
+                path.display(),
+                p.path,
+                p.shape
+            );
+        }
+    }
+    Ok(model)
 }

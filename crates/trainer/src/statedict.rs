@@ -29,35 +29,35 @@ pub(crate) fn sniff(head: &[u8]) -> Option<SourceFormat> {
 
 /// One tensor of a state-dict file, converted to `f32`.
 #[derive(Debug, Clone)]
-pub(crate) struct FileTensor {
+pub struct FileTensor {
     /// Its key in the file.
-    pub(crate) key: String,
+    pub key: String,
     /// Its shape as stored.
-    pub(crate) shape: Vec<usize>,
+    pub shape: Vec<usize>,
     /// Its element type in the file (`F32`, `F16`, …).
-    pub(crate) dtype: DType,
+    pub dtype: DType,
     /// Its values, row-major.
-    pub(crate) values: Vec<f32>,
+    pub values: Vec<f32>,
 }
 
 /// A state-dict file, read whole.
-pub(crate) struct StateDictFile {
+pub struct StateDictFile {
     /// Its container.
-    pub(crate) format: SourceFormat,
+    pub format: SourceFormat,
     /// SHA-256 of its bytes.
-    pub(crate) sha256: String,
+    pub sha256: String,
     /// Its tensors, ordered by key.
-    pub(crate) tensors: Vec<FileTensor>,
+    pub tensors: Vec<FileTensor>,
 }
 
 /// SHA-256 of `bytes`, in hex.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
 /// Read every tensor of the state-dict file at `path`. Errors name the file and say what is
 /// wrong with it: not a state dict, truncated, corrupt, or a tensor that is not floating point.
-pub(crate) fn read(path: &Path) -> Result<StateDictFile> {
+pub fn read(path: &Path) -> Result<StateDictFile> {
     let shown = path.display();
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {shown}"))?;
     if bytes.is_empty() {

@@ -251,6 +251,7 @@ fn save_checkpoint<M: Classifier>(
             global_step: at.global_step,
             wall_seconds: s.prior_wall() + s.started.elapsed().as_secs_f64(),
             weights_sha256: weights_sha256(model),
+            optimizer_sha256: Some(crate::statedict::sha256_hex(&bytes)),
             files: Some(files.clone()),
         },
     )?;
@@ -275,12 +276,28 @@ fn save_snapshot<M: Classifier>(s: &Session, model: &M, step: usize) -> Result<(
 pub(crate) const STATE: &str = "state.json";
 
 /// The model and optimizer files a checkpoint names.
-fn checkpoint_files(s: &Session, state: &CheckpointState) -> [PathBuf; 2] {
+fn checkpoint_files(s: &Session, state: &CheckpointState) -> Result<[PathBuf; 2]> {
     let dir = s.run.checkpoint();
     match &state.files {
-        Some([model, optim]) => [dir.join(model), dir.join(optim)],
-        None => ["model", "optimizer"]
-            .map(|what| dir.join(format!("epoch-{}.{what}.bpk", state.epochs_done))),
+        Some(names) => {
+            for n in names {
+                // Plain names of files in `checkpoint/`: nothing that leads out of it.
+                let plain = std::path::Path::new(n)
+                    .file_name()
+                    .is_some_and(|f| f == n.as_str());
+                if !plain || n.starts_with('.') {
+                    bail!(
+                        "{}: the checkpoint file name {n:?} is not a plain file name in {}; the \
+                         checkpoint is corrupt: start the run again with --force",
+                        dir.join(STATE).display(),
+                        dir.display()
+                    );
+                }
+            }
+            Ok(names.clone().map(|n| dir.join(n)))
+        }
+        None => Ok(["model", "optimizer"]
+            .map(|what| dir.join(format!("epoch-{}.{what}.bpk", state.epochs_done)))),
     }
 }
 
@@ -289,7 +306,7 @@ fn load_checkpoint<M: Classifier>(
     state: &CheckpointState,
     model: M,
 ) -> Result<(M, ModuleOptimizer)> {
-    let [model_path, optim_path] = checkpoint_files(s, state);
+    let [model_path, optim_path] = checkpoint_files(s, state)?;
     let model = load_module(model, &model_path, &s.config.model)?;
     if weights_sha256(&model) != state.weights_sha256 {
         bail!(
@@ -300,6 +317,16 @@ fn load_checkpoint<M: Classifier>(
     }
     let bytes = std::fs::read(&optim_path)
         .with_context(|| format!("cannot read {}", optim_path.display()))?;
+    if let Some(expected) = &state.optimizer_sha256
+        && *expected != crate::statedict::sha256_hex(&bytes)
+    {
+        bail!(
+            "{} is not the optimizer state that {} records (its SHA-256 differs): the checkpoint \
+             is corrupt; start the run again with --force",
+            optim_path.display(),
+            s.run.checkpoint().join(STATE).display()
+        );
+    }
     let optim = optimizer(&s.config.optimizer)
         .from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| anyhow::anyhow!("{e}"))
@@ -484,7 +511,10 @@ pub(crate) fn fit<M: Classifier>(
             });
         let stop_early = cfg.early_stop
             && best.is_some_and(|b| {
-                validation_loss.is_some_and(|v| !(v < metrics[b].validation_loss.unwrap_or(v)))
+                validation_loss.is_some_and(|v| {
+                    let best = metrics[b].validation_loss.unwrap_or(v);
+                    v.partial_cmp(&best) != Some(std::cmp::Ordering::Less)
+                })
             });
         let m = EpochMetrics {
             seconds: t0.elapsed().as_secs_f64(),

@@ -210,7 +210,7 @@ pub(crate) fn run(args: &PruneArgs) -> Result<()> {
 /// What became of the child run.
 pub(crate) enum Child {
     /// Written in full: weights, summary, `prune.json` (and `compact/`).
-    Written(PruneReport),
+    Written(Box<PruneReport>),
     /// Its fine-tuning was stopped from the dashboard; it holds a checkpoint.
     Stopped(Outcome),
 }
@@ -573,7 +573,7 @@ pub(crate) fn write_child<M: Classifier>(
         compact,
     };
     write_json(&child.path.join("prune.json"), &report)?;
-    Ok(Child::Written(report))
+    Ok(Child::Written(Box::new(report)))
 }
 
 /// Write the compact model to `child/compact` and check it against the zeroed one.

@@ -193,3 +193,29 @@ fn nan_loss_stops_with_epoch_and_step() {
     let err = train_err(&dir.path().join("run"), &["--init", "normal(0, 1e12)"]);
     assert!(err.contains("epoch 1, step 1/"), "{err}");
 }
+
+#[test]
+fn weights_with_nan_or_infinity_are_refused_with_the_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    quick_run(&run, &["--epochs", "1", "--width", "0.5"]);
+    let (w, _) = filterlab_tests::conv2(&run);
+    let path = run.join("model.bpk");
+    let clean = std::fs::read(&path).unwrap();
+    // The bytes of conv2.weight's values, found by their first eight, then one value replaced.
+    let needle: Vec<u8> = w[..2].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let at = clean
+        .windows(needle.len())
+        .position(|x| x == needle.as_slice())
+        .expect("conv2.weight's values are in model.bpk");
+    for bad in [f32::NAN, f32::INFINITY] {
+        let mut bytes = clean.clone();
+        bytes[at + 4..at + 8].copy_from_slice(&bad.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let err = trainer_err(&["eval", run.to_str().unwrap()]);
+        assert!(
+            err.contains("model.bpk") && err.contains("conv2.weight") && err.contains("index 1"),
+            "{err}"
+        );
+    }
+}

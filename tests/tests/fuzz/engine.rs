@@ -162,8 +162,57 @@ fn seed() -> u64 {
         .unwrap_or(0x5eed_f11e)
 }
 
+/// The input each thread is running and since when, for the watchdog.
+type Running = std::collections::HashMap<std::thread::ThreadId, (&'static str, Instant, Vec<u8>)>;
+
+fn running() -> &'static std::sync::Mutex<Running> {
+    static RUNNING: std::sync::OnceLock<std::sync::Mutex<Running>> = std::sync::OnceLock::new();
+    RUNNING.get_or_init(|| {
+        // A parser that never returns cannot fail its test: the watchdog ends the process,
+        // naming the target and saving the input.
+        std::thread::spawn(|| {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                let hung = running()
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .find(|(_, t0, _)| t0.elapsed() > HANG)
+                    .map(|(name, _, input)| (*name, input.clone()));
+                if let Some((name, input)) = hung {
+                    let path = save_finding(name, &input);
+                    eprintln!(
+                        "fuzz {name}: an input ran for over {} s (hung); saved as {}",
+                        HANG.as_secs(),
+                        path.display()
+                    );
+                    std::process::abort();
+                }
+            }
+        });
+        std::sync::Mutex::new(Running::new())
+    })
+}
+
+/// How long one input may run before the watchdog ends the process.
+const HANG: Duration = Duration::from_secs(120);
+
 /// Run one input through `t`: its check's verdict, or what went wrong around it.
 pub fn run_one(t: &Target, input: &[u8]) -> Result<bool, String> {
+    let me = std::thread::current().id();
+    running()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(me, (t.name, Instant::now(), input.to_vec()));
+    let verdict = run_checked(t, input);
+    running()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&me);
+    verdict
+}
+
+fn run_checked(t: &Target, input: &[u8]) -> Result<bool, String> {
     let base = alloc::live();
     alloc::reset();
     let t0 = Instant::now();

@@ -241,8 +241,9 @@ pub fn failed_dependency<'a>(
 }
 
 /// The job records of a study, in one directory: for job `ID`, `ID.json` (the definition of
-/// its last successful run) and `ID.log` (the output of every attempt); the Slurm executor adds
-/// `ID.sbatch` (the script it submitted) and `ID.submitted` (the Slurm job id).
+/// its last successful run), `ID.time` (how long that run took, with how many threads, and
+/// when it finished: a [`Timing`]) and `ID.log` (the output of every attempt); the Slurm
+/// executor adds `ID.sbatch` (the script it submitted) and `ID.submitted` (the Slurm job id).
 #[derive(Debug, Clone)]
 pub struct Records {
     dir: PathBuf,
@@ -290,6 +291,14 @@ impl Records {
     /// Forget that job `id` finished, before it runs again.
     pub fn forget(&self, id: &str) {
         let _ = std::fs::remove_file(self.file(id, "json"));
+        let _ = std::fs::remove_file(self.file(id, "time"));
+    }
+
+    /// How long job `id`'s last successful run took, if it was timed (records written before
+    /// jobs were timed have none).
+    pub fn timing(&self, id: &str) -> Option<Timing> {
+        let text = std::fs::read_to_string(self.file(id, "time")).ok()?;
+        serde_json::from_str(&text).ok()
     }
 
     /// Run job `id` with `execute` and `threads` threads, its output appended to its log, and
@@ -305,9 +314,63 @@ impl Records {
             threads,
             log: self.log(id),
         };
+        let started = Instant::now();
         execute(spec, &ctx)?;
+        let timing = Timing {
+            seconds: started.elapsed().as_secs_f64(),
+            threads,
+            finished_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        };
+        write_atomic(
+            &self.file(id, "time"),
+            (serde_json::to_string(&timing)? + "\n").as_bytes(),
+        )?;
         write_atomic(&self.file(id, "json"), definition(spec)?.as_bytes())
     }
+}
+
+/// How long a job's successful run took.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Wall-clock seconds of the run (of its last attempt, where it resumed an interrupted one).
+    pub seconds: f64,
+    /// Threads it ran with.
+    pub threads: usize,
+    /// When it finished, in seconds since the Unix epoch.
+    pub finished_unix: f64,
+}
+
+impl Timing {
+    /// Core-hours: seconds × threads.
+    pub fn core_hours(&self) -> f64 {
+        self.seconds * self.threads as f64 / 3600.0
+    }
+}
+
+/// The time during which at least one of the jobs ran: the length of the union of their
+/// intervals `[finished − seconds, finished]`. Gaps between invocations of a resumed study,
+/// when nothing ran, are not counted.
+pub fn busy_seconds(timings: &[Timing]) -> f64 {
+    let mut spans: Vec<(f64, f64)> = timings
+        .iter()
+        .map(|t| (t.finished_unix - t.seconds, t.finished_unix))
+        .collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut total = 0.0;
+    let mut current: Option<(f64, f64)> = None;
+    for (start, end) in spans {
+        current = match current {
+            Some((s, e)) if start <= e => Some((s, e.max(end))),
+            Some((s, e)) => {
+                total += e - s;
+                Some((start, end))
+            }
+            None => Some((start, end)),
+        };
+    }
+    total + current.map_or(0.0, |(s, e)| e - s)
 }
 
 /// A spec as its record holds it.
@@ -609,6 +672,36 @@ pub fn run_one(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn busy_time_is_the_union_of_the_jobs_intervals() {
+        let t = |start: f64, seconds: f64| Timing {
+            seconds,
+            threads: 1,
+            finished_unix: start + seconds,
+        };
+        // Two overlapping jobs (0–10, 5–12), one inside them (6–8), and after a gap of an hour
+        // (a resumed study) one more (3612–3632): 12 + 20 seconds.
+        let timings = [t(0.0, 10.0), t(5.0, 7.0), t(6.0, 2.0), t(3612.0, 20.0)];
+        assert_eq!(busy_seconds(&timings), 32.0);
+        assert_eq!(busy_seconds(&[]), 0.0);
+        assert_eq!(t(0.0, 1800.0).core_hours(), 0.5);
+    }
+
+    #[test]
+    fn a_finished_job_is_timed_and_forgetting_it_drops_the_timing() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(dir.path()).unwrap();
+        let spec = JobSpec::Trainer {
+            args: vec!["info".into()],
+        };
+        records.run("a", &spec, 3, |_, _| Ok(())).unwrap();
+        let timing = records.timing("a").expect("timed");
+        assert_eq!(timing.threads, 3);
+        assert!(timing.seconds >= 0.0 && timing.finished_unix > 1.7e9);
+        records.forget("a");
+        assert_eq!(records.timing("a"), None);
+    }
+
     use super::*;
 
     fn job(id: &str, deps: &[&str]) -> Job {

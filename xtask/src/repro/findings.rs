@@ -103,8 +103,8 @@ pub fn render(study: &Study, prefix: &str) -> String {
     let _ = writeln!(
         out,
         "Measured by `cargo xtask repro --profile {}` ({} seeds, {}), started {} UTC on {} \
-         ({} cores), backend {}, from commit `{}`: {} jobs, {:.1} hours of wall time, {:.1} \
-         core-hours. Intervals are 95% percentile-bootstrap intervals over seeds (or over pairs \
+         ({} cores), backend {}, from commit `{}`: {} jobs, {:.1} hours of wall time while jobs \
+         ran, {:.1} core-hours{}. Intervals are 95% percentile-bootstrap intervals over seeds (or over pairs \
          of seeds for comparisons); a claim passes when its whole interval is on the passing \
          side of a threshold fixed in code, fails when none of it is, and is *inconclusive* when \
          the threshold lies inside it. The full report is [`{prefix}/REPORT.md`]({prefix}/REPORT.md); \
@@ -124,6 +124,10 @@ pub fn render(study: &Study, prefix: &str) -> String {
         study.str("/budget/jobs"),
         hours,
         s["measured_core_hours"].as_f64().unwrap_or(f64::NAN),
+        match s["untimed_jobs"].as_u64() {
+            Some(n) if n > 0 => format!(" ({n} jobs untimed, not counted)"),
+            _ => String::new(),
+        },
     );
     for (question, ids, figure) in QUESTIONS {
         let _ = writeln!(out, "### {question}\n");

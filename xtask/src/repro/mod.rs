@@ -56,9 +56,13 @@ pub struct Options {
 
 /// `YYYYMMDD-HHMMSS` (UTC) of the current time.
 pub fn timestamp() -> String {
-    let secs = std::time::SystemTime::now()
+    utc(std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .map_or(0, |d| d.as_secs()))
+}
+
+/// `secs` since the Unix epoch as a UTC `YYYYMMDD-HHMMSS`.
+fn utc(secs: u64) -> String {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -130,8 +134,15 @@ pub struct StudySummary {
     pub settings: Settings,
     /// When it started (UTC).
     pub started: String,
-    /// Wall time.
+    /// Wall time: how long jobs were running, over every invocation that ran them (a resumed
+    /// study counts its earlier invocations, not the gaps between them; see
+    /// [`crate::jobs::busy_seconds`]).
     pub wall_seconds: f64,
+    /// Wall time of the invocation that wrote this summary.
+    pub invocation_seconds: f64,
+    /// Jobs used without a timing record (run by a version that did not time its jobs): not in
+    /// the wall time or the core-hours.
+    pub untimed_jobs: usize,
     /// Machine.
     pub machine: Value,
     /// `trainer info`.
@@ -144,7 +155,7 @@ pub struct StudySummary {
     pub source: Value,
     /// The planned jobs and their estimated cost.
     pub budget: plan::Budget,
-    /// Core-hours the jobs that ran took (jobs × threads × seconds).
+    /// Core-hours the jobs took (seconds × threads), over every invocation that ran them.
     pub measured_core_hours: f64,
     /// Every claim.
     pub claims: Vec<Claim>,
@@ -258,17 +269,6 @@ pub fn run(o: &Options) -> Result<StudySummary> {
     );
     let layout = Layout { out: o.out.clone() };
     let budget = plan::budget(&jobs);
-    // Threads each job runs with: its share of the cores locally, its CPUs on Slurm.
-    let threads: BTreeMap<String, usize> = jobs
-        .iter()
-        .map(|j| {
-            let t = match &o.executor {
-                Executor::Local { parallel, cores } => (cores / parallel.max(&1)).max(1),
-                Executor::Slurm(_) => j.needs.cpus.max(1),
-            };
-            (j.id.clone(), t)
-        })
-        .collect();
     match &o.executor {
         Executor::Local { parallel, cores } => eprintln!(
             "budget: {} jobs, about {:.2} core-hours (about {} on {} cores)",
@@ -290,22 +290,32 @@ pub fn run(o: &Options) -> Result<StudySummary> {
     let aggregates = aggregate::Aggregates::new(&o.settings, &results);
     let claims = claims::evaluate(&o.settings, &results, &aggregates, &backends);
     charts::draw(&layout, &o.settings, &aggregates)?;
-    let measured_core_hours = outcomes
+    // Every job whose output the study used, timed when it ran, in this invocation or an
+    // earlier one that was interrupted and resumed.
+    let records = crate::jobs::Records::at(&layout.jobs());
+    let used: Vec<&String> = outcomes
         .iter()
-        .map(|(k, x)| match x {
-            Outcome::Ran(s) => s * threads.get(k).copied().unwrap_or(1) as f64,
-            _ => 0.0,
-        })
-        .sum::<f64>()
-        / 3600.0;
+        .filter(|(_, x)| x.succeeded())
+        .map(|(k, _)| k)
+        .collect();
+    let timings: Vec<crate::jobs::Timing> = used.iter().filter_map(|k| records.timing(k)).collect();
+    let untimed_jobs = used.len() - timings.len();
+    let measured_core_hours = timings.iter().map(|t| t.core_hours()).sum::<f64>();
     let all_passed = claims.iter().all(|c| c.verdict != Verdict::Fail)
         && claims.iter().any(|c| c.verdict == Verdict::Pass)
         && outcomes.values().all(Outcome::succeeded);
     let summary = StudySummary {
         profile: o.settings.profile,
         settings: o.settings.clone(),
-        started: started_at,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        // A resumed study started when its first job did.
+        started: timings
+            .iter()
+            .map(|t| t.finished_unix - t.seconds)
+            .min_by(f64::total_cmp)
+            .map_or(started_at, |s| utc(s.max(0.0) as u64)),
+        wall_seconds: crate::jobs::busy_seconds(&timings),
+        invocation_seconds: started.elapsed().as_secs_f64(),
+        untimed_jobs,
         machine: machine(),
         trainer: info,
         backend: o.backend.clone(),
@@ -339,5 +349,8 @@ mod tests {
         let t = timestamp();
         assert_eq!(t.len(), 15);
         assert!(t.starts_with("20"));
+        assert_eq!(utc(0), "19700101-000000");
+        // 2026-12-07 05:55:59 UTC, checked with `date -u -d @1796622959`.
+        assert_eq!(utc(1_796_622_959), "20261207-055559");
     }
 }

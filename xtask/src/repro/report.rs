@@ -55,11 +55,16 @@ pub fn render(sum: &StudySummary, r: &Results, layout: &Layout) -> String {
     );
     let _ = writeln!(
         s,
-        "Started {} UTC, wall time {}. {passed} claim(s) pass, {failed} fail, {open} \
-         inconclusive, {} not evaluated. Budget: {} jobs, estimated {:.2} core-hours; the jobs \
-         that ran took {:.2} core-hours.\n",
+        "Started {} UTC, wall time {} (while jobs ran, over every invocation){}. {passed} \
+         claim(s) pass, {failed} fail, {open} inconclusive, {} not evaluated. Budget: {} jobs, \
+         estimated {:.2} core-hours; the jobs took {:.2} core-hours.\n",
         sum.started,
         fmt_duration(sum.wall_seconds),
+        if sum.untimed_jobs > 0 {
+            format!(" ({} jobs untimed, not counted)", sum.untimed_jobs)
+        } else {
+            String::new()
+        },
         sum.claims.len() - passed - failed - open,
         sum.budget.jobs,
         sum.budget.core_hours,

@@ -321,6 +321,28 @@ fn run_cli(cli: Cli) -> Result<bool> {
 
 fn findings(args: &FindingsArgs) -> Result<bool> {
     use xtask::repro::findings;
+    if args.write.is_some() {
+        // The README links the published files by this relative path.
+        match &args.publish {
+            None => bail!(
+                "--write needs --publish DIR: the README links the study's files, so they must be \
+                 published inside the repository first (e.g. --publish results/full)"
+            ),
+            Some(to)
+                if to.is_absolute()
+                    || to
+                        .components()
+                        .any(|c| !matches!(c, std::path::Component::Normal(_))) =>
+            {
+                bail!(
+                    "--publish {}: give a plain relative path from the repository root (e.g. \
+                     results/full), which the README's links can use",
+                    to.display()
+                )
+            }
+            Some(_) => {}
+        }
+    }
     let (study, prefix) = match &args.publish {
         Some(to) => {
             let copied = findings::publish(&args.study, to)?;

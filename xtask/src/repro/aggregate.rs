@@ -198,11 +198,32 @@ pub struct WidthAggregate {
     pub conv2_filters: usize,
     /// The comparison of its seeds.
     pub comparison: Option<ComparisonAggregate>,
-    /// Largest fraction of conv2 zeroed (by redundancy, then fine-tuned an epoch) within
-    /// [`PRUNE_TOLERANCE`] of the unpruned accuracy, over seeds.
+    /// Largest fraction of conv2 zeroed (by redundancy, then fine-tuned as the profile's
+    /// settings say) within [`PRUNE_TOLERANCE`] of the unpruned accuracy, over seeds.
     pub prunable: Estimate,
-    /// Fine-tuned accuracy minus the unpruned one, by ratio, over seeds.
+    /// Fine-tuned accuracy minus the unpruned one, over seeds, at each ratio every seed measured
+    /// (the bisected ratios differ from seed to seed and are left out).
     pub finetuned_change: Vec<(f64, Estimate)>,
+}
+
+/// The ratios at which every sweep has a fine-tuned point, ascending: the coarse ratios every
+/// seed measured, without the bisected ones that differ from seed to seed (an interval over
+/// seeds needs them all).
+pub fn common_ratios(sweeps: &[&Sweep]) -> Vec<f64> {
+    let mut ratios: Vec<f64> = sweeps
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.ratio))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios.dedup();
+    ratios.retain(|&q| {
+        sweeps.iter().all(|s| {
+            s.points
+                .iter()
+                .any(|p| (p.ratio - q).abs() < 1e-9 && p.finetuned_accuracy.is_some())
+        })
+    });
+    ratios
 }
 
 /// The largest ratio up to which every swept ratio stays within [`PRUNE_TOLERANCE`] of the
@@ -343,12 +364,7 @@ impl Aggregates {
                 let key = format!("width/{w}");
                 let sweeps: Vec<&Sweep> = wr.sweeps.values().collect();
                 let prunable: Vec<f64> = sweeps.iter().map(|s| prunable_fraction(s)).collect();
-                let mut ratios: Vec<f64> = sweeps
-                    .iter()
-                    .flat_map(|s| s.points.iter().map(|p| p.ratio))
-                    .collect();
-                ratios.sort_by(f64::total_cmp);
-                ratios.dedup();
+                let ratios = common_ratios(&sweeps);
                 WidthAggregate {
                     width: *w,
                     conv2_filters: ((64.0 * w).round() as usize).max(1),
@@ -581,5 +597,17 @@ mod tests {
             points: vec![point(0.25, 0.8)],
         };
         assert_eq!(prunable_fraction(&none), 0.0);
+        // Two seeds that bisected to different ratios share only the coarse ones.
+        let other = Sweep {
+            baseline_accuracy: 0.90,
+            points: vec![
+                point(0.25, 0.9),
+                point(0.5, 0.9),
+                point(0.75, 0.8),
+                point(0.625, 0.9),
+            ],
+        };
+        assert_eq!(common_ratios(&[&sweep, &other]), vec![0.25, 0.5, 0.75]);
+        assert_eq!(common_ratios(&[&sweep]), vec![0.25, 0.5, 0.75, 0.9]);
     }
 }

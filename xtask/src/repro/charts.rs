@@ -166,7 +166,7 @@ pub fn draw(layout: &Layout, st: &Settings, a: &Aggregates) -> Result<()> {
                 "Fraction of {FOCUS_LAYER} removable at ≤ 1 point accuracy loss (95% intervals over seeds)"
             ),
             "width multiplier",
-            "fraction zeroed, then fine-tuned 1 epoch",
+            "fraction of its filters zeroed, then fine-tuned",
         );
         c.log_x = true;
         c.y_range = Some((0.0, 1.0));
@@ -181,7 +181,7 @@ pub fn draw(layout: &Layout, st: &Settings, a: &Aggregates) -> Result<()> {
         save(names::WIDTH_PRUNABLE, &c)?;
         let mut c = LineChart::new(
             format!(
-                "Accuracy change after zeroing {FOCUS_LAYER} and fine-tuning 1 epoch (95% intervals over seeds)"
+                "Accuracy change after zeroing {FOCUS_LAYER} and fine-tuning (95% intervals over seeds, at the ratios every seed measured)"
             ),
             "fraction of the layer's filters zeroed",
             "test accuracy minus the unpruned one (points)",

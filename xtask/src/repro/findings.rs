@@ -42,6 +42,7 @@ pub const QUESTIONS: [(&str, &[u32], &str); 3] = [
 /// A study's `summary.json`, read for the Findings.
 pub struct Study {
     summary: Value,
+    dir: PathBuf,
 }
 
 impl Study {
@@ -60,7 +61,10 @@ impl Study {
                 );
             }
         }
-        Ok(Study { summary })
+        Ok(Study {
+            summary,
+            dir: dir.to_path_buf(),
+        })
     }
 
     fn claim(&self, id: u32) -> Option<&Value> {
@@ -103,7 +107,7 @@ pub fn render(study: &Study, prefix: &str) -> String {
     let _ = writeln!(
         out,
         "Measured by `cargo xtask repro --profile {}` ({} seeds, {}), started {} UTC on {} \
-         ({} cores), backend {}, from commit `{}`: {} jobs, {:.1} hours of wall time while jobs \
+         ({} cores), backend {}, from commit {}: {} jobs, {:.1} hours of wall time while jobs \
          ran, {:.1} core-hours{}. Intervals are 95% percentile-bootstrap intervals over seeds (or over pairs \
          of seeds for comparisons); a claim passes when its whole interval is on the passing \
          side of a threshold fixed in code, fails when none of it is, and is *inconclusive* when \
@@ -120,7 +124,13 @@ pub fn render(study: &Study, prefix: &str) -> String {
         study.str("/machine/cpu"),
         study.str("/machine/cores"),
         study.str("/backend"),
-        study.str("/source/commit"),
+        match s["source"]["dirty"].as_bool() {
+            Some(true) => format!(
+                "`{}` (with uncommitted changes)",
+                study.str("/source/commit")
+            ),
+            _ => format!("`{}`", study.str("/source/commit")),
+        },
         study.str("/budget/jobs"),
         hours,
         s["measured_core_hours"].as_f64().unwrap_or(f64::NAN),
@@ -154,7 +164,11 @@ pub fn render(study: &Study, prefix: &str) -> String {
                 cell(c["threshold"].as_str().unwrap_or(""))
             );
         }
-        let _ = writeln!(out, "\n![{question}]({prefix}/{figure})\n");
+        if study.dir.join(figure).is_file() {
+            let _ = writeln!(out, "\n![{question}]({prefix}/{figure})\n");
+        } else {
+            let _ = writeln!(out, "\n(This study drew no figure for it.)\n");
+        }
     }
     let _ = writeln!(out, "{END}");
     out

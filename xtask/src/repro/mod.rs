@@ -249,6 +249,8 @@ pub fn dry_run(o: &Options) -> Result<String> {
 pub fn run(o: &Options) -> Result<StudySummary> {
     let started = Instant::now();
     let started_at = timestamp();
+    // The source as it is when the jobs are planned, not after a night of running them.
+    let source = source();
     let Prepared {
         o,
         info,
@@ -320,7 +322,7 @@ pub fn run(o: &Options) -> Result<StudySummary> {
         trainer: info,
         backend: o.backend.clone(),
         executor: o.executor.to_string(),
-        source: source(),
+        source,
         job_outcomes: outcomes
             .iter()
             .map(|(k, v)| (k.clone(), v.to_string()))

@@ -616,7 +616,8 @@ impl Planner<'_> {
     }
 
     /// Width: every seed at every width, their comparison, and the redundancy of each run
-    /// (conv2 zeroed by the redundancy criterion at several ratios, each fine-tuned an epoch).
+    /// (conv2 zeroed by the redundancy criterion at several ratios, each fine-tuned as the
+    /// settings' `width_finetune` says).
     fn widths(&self) -> Vec<Job> {
         let st = self.settings();
         let mut jobs = Vec::new();
@@ -836,7 +837,8 @@ impl Planner<'_> {
 /// Training throughput of the reference CNN on one core (images/s) with the study's settings:
 /// the cost model behind the ETA and the budget. Measured on the 2-core reference machine (AMD
 /// EPYC, no AVX-512) with two single-threaded trainings side by side, as the local runner runs
-/// them: 933 and 940 images/s at width ×1 (×2: 266, ×4: 69, below what [`width_cost`] predicts).
+/// them: 933 and 940 images/s at width ×1 (×2: 266, ×4: 69, faster than [`width_cost`] predicts:
+/// its budget for the wide runs is an upper bound).
 pub const TRAIN_IMAGES_PER_SEC: f64 = 930.0;
 /// Inference throughput on one core (images/s), same machine and setting (about 3,000).
 pub const INFER_IMAGES_PER_SEC: f64 = 3000.0;

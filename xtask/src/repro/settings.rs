@@ -181,10 +181,17 @@ impl Settings {
         Ok(match profile {
             Profile::Quick => quick,
             Profile::Full | Profile::Cluster => {
-                let dir = full_data.context(
-                    "--full needs the full Fashion-MNIST: run `datasets/fetch` (or apt-get install \
-                     dataset-fashion-mnist), or pass --data DIR",
-                )?;
+                let dir = full_data.with_context(|| {
+                    format!(
+                        "--profile {} needs the full Fashion-MNIST: run `datasets/fetch` (or \
+                         apt-get install dataset-fashion-mnist), or pass --data DIR",
+                        if profile == Profile::Cluster {
+                            "cluster"
+                        } else {
+                            "full"
+                        }
+                    )
+                })?;
                 // One night on 2 cores: ×8 alone (its trainings, sweeps and comparisons) would
                 // cost more than the rest of the study, so it is the cluster profile's.
                 let widths = if profile == Profile::Cluster {

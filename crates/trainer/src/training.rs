@@ -173,7 +173,7 @@ pub(crate) fn limit(mut data: Dataset, config: &RunConfig) -> Result<(Dataset, O
         let n = data.train.len();
         let held = sub.validation_images;
         let train = sub.train_images.unwrap_or(n.saturating_sub(held));
-        if held + train > n || train == 0 {
+        if held.checked_add(train).is_none_or(|total| total > n) || train == 0 {
             bail!(
                 "the training split has {n} images: too few for {held} validation images and \
                  {} training images; ask for fewer",
@@ -497,9 +497,31 @@ pub(crate) fn fit<M: Classifier>(
         let train_seconds = train_seconds();
         report.evaluating(test.len());
         let valid = model.valid();
-        let ev = evaluate(&valid, test, norm, &s.device, NUM_CLASSES)?;
+        // A failure here names the run, and a resumed one its checkpoint's optimizer state.
+        let evaluating = |what: &str| {
+            format!(
+                "evaluating the {what} of {} after epoch {}{}",
+                s.run.path.display(),
+                epoch + 1,
+                if s.resume.is_some() {
+                    format!(
+                        " (resumed from {}: if the weights became NaN, its optimizer state may be \
+                         corrupt)",
+                        s.run.checkpoint().display()
+                    )
+                } else {
+                    String::new()
+                }
+            )
+        };
+        let ev = evaluate(&valid, test, norm, &s.device, NUM_CLASSES)
+            .with_context(|| evaluating("test split"))?;
         let validation_loss = match &s.validation {
-            Some(v) => Some(evaluate(&valid, v, norm, &s.device, NUM_CLASSES)?.loss),
+            Some(v) => Some(
+                evaluate(&valid, v, norm, &s.device, NUM_CLASSES)
+                    .with_context(|| evaluating("validation images"))?
+                    .loss,
+            ),
             None => None,
         };
         // The epoch (index into `metrics`) with the lowest validation loss so far.

@@ -7,7 +7,7 @@
 //! PyTorch fixtures) and requires a correct result or an error that names the file; a panic, an
 //! allocation out of proportion to the input, or an input that takes too long is a finding.
 //! `FILTERLAB_FUZZ_CASES=N` sets the inputs per target (the defaults keep the whole binary
-//! near a minute on 2 cores); `FILTERLAB_FUZZ_SEED` another campaign. Inputs that once failed
+//! near 30 seconds on 2 cores); `FILTERLAB_FUZZ_SEED` another campaign. Inputs that once failed
 //! are replayed from `tests/fixtures/fuzz/<target>/`.
 
 mod alloc;

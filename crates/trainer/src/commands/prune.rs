@@ -90,17 +90,17 @@ pub struct PruneArgs {
 pub struct FinetuneData {
     /// Fine-tune on N training images, a fixed random subset drawn with the run's seed
     /// (with --finetune-epochs) [default: all of the run's training images].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub finetune_images: Option<u64>,
     /// Stop the fine-tuning after the first epoch whose loss on held-out training images (never
-    /// trained on; --validation-images) does not fall, and keep the best epoch's weights;
-    /// --finetune-epochs is then the most epochs.
+    /// fine-tuned on, though the parent run trained on them; --validation-images) does not
+    /// fall, and keep the best epoch's weights; --finetune-epochs is then the most epochs.
     #[arg(long)]
     pub early_stop: bool,
     /// Training images held out for --early-stop's validation loss, drawn with the run's seed
     /// before the fine-tuning's subset.
     #[arg(long, value_name = "N", default_value_t = 2000, requires = "early_stop",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub validation_images: u64,
 }
 
@@ -464,7 +464,6 @@ pub(crate) fn write_child<M: Classifier>(
     let child = RunDir::new(&args.out);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the run directory {}", args.out.display()))?;
-    child.clear_outputs();
     let settings = prune_settings(args, p.pruner, p.samples, p.scope);
     let mut config = l.config.clone();
     config.epochs = args.finetune_epochs;
@@ -479,7 +478,12 @@ pub(crate) fn write_child<M: Classifier>(
     config.prune = Some(settings.clone());
     config.subset = args.tuning.subset(l.config.seed);
     config.early_stop = args.tuning.early_stop;
-    let (data, validation) = limit(parent.data.clone(), &config)?;
+    let (data, validation) = limit(parent.data.clone(), &config).with_context(|| {
+        format!(
+            "--finetune-images and --validation-images do not fit the training split of {}",
+            args.run.display()
+        )
+    })?;
     if args.finetune_epochs > 0 {
         check_schedule(
             &config.optimizer,
@@ -488,6 +492,8 @@ pub(crate) fn write_child<M: Classifier>(
             config.epochs,
         )?;
     }
+    // Only now that the options are known to work: a finished run there is replaced.
+    child.clear_outputs();
     // The parent's snapshots describe its own training, not the fine-tuning.
     config.snapshot_steps.clear();
     let mask = &p.pruning.mask;

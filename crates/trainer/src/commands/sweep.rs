@@ -46,9 +46,9 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub tuning: FinetuneData,
     /// After the --ratios, fine-tune N more ratios by bisection, each halving the interval
-    /// between the largest ratio whose fine-tuned accuracy is within --tolerance of the
-    /// unpruned model's (0 if none) and the smallest that is not (1 if none): the points go
-    /// where the accuracy curve bends (with --finetune-epochs).
+    /// between the largest ratio up to which every fine-tuned point is within --tolerance of
+    /// the unpruned model's test accuracy (0 if none) and the next ratio above it (1 if
+    /// none): the points go where the accuracy curve bends (with --finetune-epochs).
     #[arg(
         long,
         value_name = "N",
@@ -154,6 +154,12 @@ fn bisect(points: &[SweepPoint], kept: impl Fn(&SweepPoint) -> bool) -> Option<f
 /// Run the sweep, writing `sweep.json`, the figure and (with fine-tuning) a run per point to
 /// `out`; a point whose run there is already finished with the same settings is reused.
 fn sweep(args: &SweepArgs, out: &Path) -> Result<SweepReport> {
+    if args.refine > 0 && args.finetune_epochs == 0 {
+        bail!(
+            "--refine {} bisects on fine-tuned accuracy: give --finetune-epochs 1 or more",
+            args.refine
+        );
+    }
     for &r in &args.ratios {
         if !(0.0..1.0).contains(&r) {
             bail!("--ratios: {r} is outside [0, 1)");

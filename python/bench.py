@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""PyTorch's side of `cargo xtask bench --pytorch`: the reference CNN trained and evaluated
-exactly as `trainer bench` does it, for a side-by-side throughput measurement.
+"""PyTorch's side of `cargo xtask bench --pytorch`: a model trained and evaluated exactly as
+`trainer bench` does it, for a side-by-side throughput measurement.
 
-Same model (python/filterlab_torch.py's RefCnn), same data (the bundled sample, normalized
+Same model (python/filterlab_torch.py's RefCnn at --width, or its PlainCnn of --depth layers of
+--width channels with ReLU), same data (the bundled sample, normalized
 with Fashion-MNIST's statistics), same batch sizes, same optimizer (Adam, lr 1e-3, eps 1e-8,
 cross-entropy loss), a fixed number of untimed warm-up steps, then timed steady-state steps;
 inference in eval mode without gradients. PyTorch uses `torch.set_num_threads(--threads)`.
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from filterlab_torch import RefCnn, load_idx, normalize  # noqa: E402
+from filterlab_torch import PlainCnn, RefCnn, load_idx, normalize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,15 +51,37 @@ def main() -> int:
     ap.add_argument("--infer-batch-size", type=positive, default=256, help="inference batch")
     ap.add_argument("--data", default=str(ROOT / "datasets" / "sample"), help="IDX directory")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", choices=["ref", "plain"], default="ref", help="architecture")
+    ap.add_argument(
+        "--width",
+        type=float,
+        help="ref: channel multiplier (default 1); plain: channels per layer (default 32)",
+    )
+    ap.add_argument("--depth", type=positive, help="plain: conv layers (default 20)")
     a = ap.parse_args()
+    if a.model == "ref":
+        if a.depth is not None:
+            ap.error("--depth applies to --model plain only")
+        width = 1.0 if a.width is None else a.width
+        if not width > 0:
+            ap.error(f"--width {width:g} is invalid: it is a positive multiplier")
+        build = lambda: RefCnn(width=width)  # noqa: E731
+        what = f"ref (width ×{width:g})"
+    else:
+        width = 32.0 if a.width is None else a.width
+        if width < 1 or width != int(width):
+            ap.error(f"--width {width:g} is invalid for the plain CNN: it is a channel count")
+        depth = 20 if a.depth is None else a.depth
+        build = lambda: PlainCnn([int(width)] * depth)  # noqa: E731
+        what = f"plain (depth {depth}, width {int(width)}, relu)"
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     train_x, train_y = load_idx(a.data, "train")
     test_x, _ = load_idx(a.data, "test")
     train_x, test_x = normalize(train_x), normalize(test_x)
+    model = build()
 
-    model = RefCnn()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
     n, bs = train_x.shape[0], a.batch_size
     needed = (a.warmup + a.steps) * bs
@@ -92,6 +115,7 @@ def main() -> int:
             {
                 "backend": "pytorch",
                 "torch": torch.__version__,
+                "model": what,
                 "threads": torch.get_num_threads(),
                 "workers": 1,
                 "batch_size": bs,

@@ -13,8 +13,8 @@ use crate::{build_trainer, build_trainer_in, features_for, root, target_dir, wri
 /// Options of the benchmark.
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_long_help = "How it is measured: each configuration runs `trainer bench` (the \
-reference CNN on the bundled sample, Adam with ε 1e-8, lr 1e-3, cross-entropy; 5 untimed warm-up \
+    after_long_help = "How it is measured: each model and configuration runs `trainer bench` \
+(the model on the bundled sample, Adam with ε 1e-8, lr 1e-3, cross-entropy; 5 untimed warm-up \
 steps, then --steps timed steps; inference in batches of 256) --repeat times; with --baseline or \
 --pytorch the other sides run interleaved with ours in every repetition (baseline, PyTorch, \
 ours, baseline, PyTorch, ours, ...), so all see the same machine load; both options together \
@@ -25,7 +25,8 @@ are ours divided by the other side's median.\n\n\
 is the CUDA build, about 5.5 GB, and runs on the CPU) and runs python/bench.py: the same model, \
 data, batch, optimizer and step counts, with torch.set_num_threads(THREADS) of each \
 configuration (PyTorch has no data-parallel workers; it uses its threads inside each \
-operation)."
+operation). The FLOPs behind GFLOP/s and the fraction of peak are each model's own forward \
+pass, counted from its layer table, times 3 for a training step."
 )]
 pub struct BenchArgs {
     /// Timed training steps per measurement.
@@ -36,6 +37,11 @@ pub struct BenchArgs {
     /// wgpu].
     #[arg(long, value_delimiter = ',')]
     pub configs: Option<Vec<String>>,
+    /// Models to measure, comma-separated: `ref` or `ref:W` (the reference CNN at width ×W),
+    /// `plain` (the study's 20-layer plain CNN of 16 channels), `plain:C` or `plain:C:D` (D conv
+    /// layers of C channels).
+    #[arg(long, value_delimiter = ',', default_value = "ref")]
+    pub models: Vec<BenchModel>,
     /// Training batch sizes to measure, comma-separated (a GPU wants large ones, e.g.
     /// 64,256,1024).
     #[arg(long, value_delimiter = ',', default_value = "64")]
@@ -66,9 +72,78 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+/// A model measured: the reference CNN at a width, or a plain CNN of `depth` layers of `width`
+/// channels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BenchModel {
+    /// The reference CNN at width ×`0`.
+    Ref(f64),
+    /// The plain CNN: channels, layers.
+    Plain(u32, u32),
+}
+
+impl std::str::FromStr for BenchModel {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bad = |why: &str| format!("'{s}': {why} (ref, ref:W, plain, plain:C or plain:C:D)");
+        let mut parts = s.trim().split(':');
+        let kind = parts.next().unwrap_or_default();
+        let rest: Vec<&str> = parts.collect();
+        let count = |v: &str| match v.parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(bad(&format!("'{v}' is not a positive count"))),
+        };
+        match (kind, rest.as_slice()) {
+            ("ref", []) => Ok(BenchModel::Ref(1.0)),
+            ("ref", [w]) => match w.parse::<f64>() {
+                Ok(w) if w.is_finite() && w > 0.0 && w <= 16.0 => Ok(BenchModel::Ref(w)),
+                _ => Err(bad(&format!("'{w}' is not a width multiplier in (0, 16]"))),
+            },
+            ("plain", []) => Ok(BenchModel::Plain(16, 20)),
+            ("plain", [c]) => Ok(BenchModel::Plain(count(c)?, 20)),
+            ("plain", [c, d]) => match count(d)? {
+                d @ 2..=50 => Ok(BenchModel::Plain(count(c)?, d)),
+                d => Err(bad(&format!("{d} layers is outside 2–50"))),
+            },
+            ("ref" | "plain", _) => Err(bad("too many ':' fields")),
+            _ => Err(bad(&format!("unknown model '{kind}'"))),
+        }
+    }
+}
+
+impl BenchModel {
+    /// The model options of `trainer bench` and `python/bench.py` (they are the same): none
+    /// for the reference CNN at width ×1, both sides' default, so that a baseline built before
+    /// the model options existed measures it too.
+    fn args(&self) -> Vec<String> {
+        let opts: Vec<(&str, String)> = match *self {
+            BenchModel::Ref(1.0) => vec![],
+            BenchModel::Ref(w) => vec![("--model", "ref".into()), ("--width", w.to_string())],
+            BenchModel::Plain(c, d) => vec![
+                ("--model", "plain".into()),
+                ("--width", c.to_string()),
+                ("--depth", d.to_string()),
+            ],
+        };
+        opts.into_iter()
+            .flat_map(|(k, v)| [k.to_string(), v])
+            .collect()
+    }
+
+    /// A short name for tables: `ref×1`, `plain 20×16`.
+    fn label(&self) -> String {
+        match *self {
+            BenchModel::Ref(w) => format!("ref×{w}"),
+            BenchModel::Plain(c, d) => format!("plain {d}×{c}"),
+        }
+    }
+}
+
 /// One measurement: what to run and with which settings.
 #[derive(Debug, Clone, Copy)]
 struct Point {
+    model: BenchModel,
     threads: u32,
     workers: u32,
     batch: u32,
@@ -83,10 +158,11 @@ enum Runner {
 impl Runner {
     fn measure(&self, backend: &str, steps: u32, p: Point) -> Result<Value> {
         match self {
-            Runner::Trainer(bin) => measure(bin, backend, steps, p.threads, p.workers, p.batch),
+            Runner::Trainer(bin) => measure(bin, backend, steps, p),
             Runner::Pytorch(python) => {
                 let out = Command::new(python)
                     .arg(root().join("python/bench.py"))
+                    .args(p.model.args())
                     .args(["--threads", &p.threads.to_string()])
                     .args(["--steps", &steps.to_string()])
                     .args(["--batch-size", &p.batch.to_string()])
@@ -123,15 +199,15 @@ fn pytorch_python() -> Result<PathBuf> {
 }
 
 /// One `trainer bench --json` measurement.
-pub fn measure(
-    trainer: &Path,
-    backend: &str,
-    steps: u32,
-    threads: u32,
-    workers: u32,
-    batch: u32,
-) -> Result<Value> {
+fn measure(trainer: &Path, backend: &str, steps: u32, p: Point) -> Result<Value> {
+    let Point {
+        model,
+        threads,
+        workers,
+        batch,
+    } = p;
     let out = Command::new(trainer)
+        .args(model.args())
         .args([
             "bench",
             "--json",
@@ -245,13 +321,17 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     if let Some(b) = args.batch_sizes.iter().find(|&&b| b == 0) {
         bail!("--batch-sizes: {b} is not a batch size");
     }
-    let points: Vec<Point> = configs
+    let points: Vec<Point> = args
+        .models
         .iter()
-        .flat_map(|&(threads, workers)| {
-            args.batch_sizes.iter().map(move |&batch| Point {
-                threads,
-                workers,
-                batch,
+        .flat_map(|&model| {
+            configs.iter().flat_map(move |&(threads, workers)| {
+                args.batch_sizes.iter().map(move |&batch| Point {
+                    model,
+                    threads,
+                    workers,
+                    batch,
+                })
             })
         })
         .collect();
@@ -275,9 +355,10 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     for (i, &p) in points.iter().enumerate() {
         if !args.json {
             eprintln!(
-                "[{}/{}] {} thread(s) × {} worker(s), batch {}",
+                "[{}/{}] {}, {} thread(s) × {} worker(s), batch {}",
                 i + 1,
                 points.len(),
+                p.model.label(),
                 p.threads,
                 p.workers,
                 p.batch
@@ -294,6 +375,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         }
         let cur = median(ours);
         let mut row = json!({
+            "model": p.model.label(),
             "threads": p.threads,
             "workers": p.workers,
             "batch_size": p.batch,
@@ -335,14 +417,14 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "reference CNN on the bundled sample, backend {}, inference batch 256, median of {}",
+        "the bundled sample, backend {}, inference batch 256, median of {}",
         args.backend, args.repeat
     );
     if let Some(d) = rows.first().and_then(|r| r["current"]["device"].as_str()) {
         println!("device: {d}");
     }
     let mut header =
-        "threads workers  batch  train img/s  infer img/s  GFLOP/s  of peak  peak RSS MiB"
+        "model         threads workers  batch  train img/s  infer img/s  GFLOP/s  of peak  peak RSS MiB"
             .to_string();
     for (_, _, short) in &others {
         header += &format!(
@@ -353,7 +435,8 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     for r in &rows {
         let c = &r["current"];
         print!(
-            "{:>7} {:>7}  {:>5}  {:>11.0}  {:>11.0}  {:>7.1}  {:>6.1}%  {:>12.0}",
+            "{:<12} {:>7} {:>7}  {:>5}  {:>11.0}  {:>11.0}  {:>7.1}  {:>6.1}%  {:>12.0}",
+            r["model"].as_str().unwrap_or_default(),
             r["threads"].as_u64().unwrap_or(0),
             r["workers"].as_u64().unwrap_or(0),
             r["batch_size"].as_u64().unwrap_or(0),
@@ -381,4 +464,37 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     }
     println!("(JSON: {})", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BenchModel;
+
+    #[test]
+    fn models_parse_with_the_study_defaults() {
+        let parse = |s: &str| s.parse::<BenchModel>();
+        assert_eq!(parse("ref"), Ok(BenchModel::Ref(1.0)));
+        assert_eq!(parse("ref:4"), Ok(BenchModel::Ref(4.0)));
+        assert_eq!(parse("plain"), Ok(BenchModel::Plain(16, 20)));
+        assert_eq!(parse("plain:32"), Ok(BenchModel::Plain(32, 20)));
+        assert_eq!(parse("plain:8:4"), Ok(BenchModel::Plain(8, 4)));
+        for bad in [
+            "",
+            "vgg",
+            "ref:0",
+            "ref:x",
+            "ref:1:2",
+            "plain:0",
+            "plain:8:1",
+            "plain:8:4:2",
+        ] {
+            let err = parse(bad).expect_err(bad);
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+        assert_eq!(
+            BenchModel::Ref(2.0).args(),
+            ["--model", "ref", "--width", "2"]
+        );
+        assert_eq!(BenchModel::Plain(16, 20).label(), "plain 20×16");
+    }
 }

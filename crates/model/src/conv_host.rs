@@ -516,3 +516,180 @@ fn group_grads(
     });
     (dw, db)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Milliseconds per call of `f`, the median of `reps` calls after one untimed call.
+    fn time_ms(reps: usize, mut f: impl FnMut()) -> f64 {
+        f();
+        let mut ms: Vec<f64> = (0..reps)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        ms[reps / 2]
+    }
+
+    /// Deterministic values in [-1, 1).
+    fn values(len: usize, salt: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                let h = (i ^ salt.wrapping_mul(0x9e37_79b9)).wrapping_mul(0x85eb_ca6b);
+                (h >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// Where a training step of the reference CNN spends its time on one thread: each
+    /// convolution's forward and backward pass at batch 64, and the products of fc1's forward
+    /// and backward passes. Not a check: `cargo test --release -p model --features flex --
+    /// --ignored --nocapture kernel_timings`.
+    #[test]
+    #[ignore = "a measurement, run by hand"]
+    fn kernel_timings() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let reps = 15;
+        pool.install(|| {
+            for (name, input, o) in [
+                ("conv1", [64, 1, 28, 28], 32),
+                ("conv2", [64, 32, 14, 14], 64),
+            ] {
+                let s = ConvShape {
+                    input,
+                    out_channels: o,
+                    kernel: [3, 3],
+                    padding: [1, 1],
+                };
+                let flops = 2.0 * (s.taps() * o * s.map_len() * input[0]) as f64;
+                let x = values(input.iter().product(), 1);
+                let w = values(o * s.taps(), 2);
+                let b = values(o, 3);
+                let epilogue = Epilogue {
+                    relu: true,
+                    pool: true,
+                };
+                let (y, winners) = forward(&x, &w, &b, &s, epilogue);
+                let winners = winners.unwrap();
+                let g = values(y.len(), 4);
+                let fwd = time_ms(reps, || {
+                    std::hint::black_box(forward(&x, &w, &b, &s, epilogue));
+                });
+                let input_grad = name != "conv1";
+                let bwd = time_ms(reps, || {
+                    std::hint::black_box(backward(
+                        &x,
+                        &w,
+                        Kept::Winners(&winners),
+                        &g,
+                        &s,
+                        input_grad,
+                    ));
+                });
+                let products = if input_grad { 2.0 } else { 1.0 };
+                println!(
+                    "{name}: forward {fwd:.2} ms ({:.1} GFLOP/s), backward {bwd:.2} ms ({:.1} \
+                     GFLOP/s)",
+                    flops / fwd / 1e6,
+                    products * flops / bwd / 1e6
+                );
+            }
+            // conv2's products one image at a time against a group of 8 images at once.
+            let (o, taps, ohw) = (64, 288, 196);
+            for per in [1, 8] {
+                let cols = values(taps * ohw * per, 8);
+                let w = values(o * taps, 9);
+                let g = values(o * ohw * per, 10);
+                let mut y = vec![0.0; o * ohw * per];
+                let mut dw = vec![0.0; o * taps];
+                let mut dcols = vec![0.0; taps * ohw * per];
+                let calls = 64 / per;
+                let flops = 2.0 * (o * taps * ohw * 64) as f64;
+                let fwd = time_ms(reps, || {
+                    for _ in 0..calls {
+                        matmul(
+                            MatMut::rows(&mut y, o, ohw * per),
+                            MatRef::rows(&w, o, taps),
+                            MatRef::rows(&cols, taps, ohw * per),
+                            true,
+                        )
+                    }
+                });
+                let dwt = time_ms(reps, || {
+                    for _ in 0..calls {
+                        matmul(
+                            MatMut::rows(&mut dw, o, taps),
+                            MatRef::rows(&g, o, ohw * per),
+                            MatRef::transposed(&cols, ohw * per, taps),
+                            true,
+                        )
+                    }
+                });
+                let dpt = time_ms(reps, || {
+                    for _ in 0..calls {
+                        matmul(
+                            MatMut::rows(&mut dcols, taps, ohw * per),
+                            MatRef::transposed(&w, taps, o),
+                            MatRef::rows(&g, o, ohw * per),
+                            false,
+                        )
+                    }
+                });
+                println!(
+                    "conv2 products, {per} image(s) per product: forward {fwd:.2} ms ({:.1} \
+                     GFLOP/s), weight gradient {dwt:.2} ms ({:.1}), patch gradient {dpt:.2} ms \
+                     ({:.1})",
+                    flops / fwd / 1e6,
+                    flops / dwt / 1e6,
+                    flops / dpt / 1e6
+                );
+            }
+            let (n, k, m) = (64, 3136, 128);
+            let x = values(n * k, 5);
+            let w = values(k * m, 6);
+            let g = values(n * m, 7);
+            let mut y = vec![0.0; n * m];
+            let mut dw = vec![0.0; k * m];
+            let mut dx = vec![0.0; n * k];
+            let flops = 2.0 * (n * k * m) as f64;
+            let fwd = time_ms(reps, || {
+                matmul(
+                    MatMut::rows(&mut y, n, m),
+                    MatRef::rows(&x, n, k),
+                    MatRef::rows(&w, k, m),
+                    false,
+                )
+            });
+            let dwt = time_ms(reps, || {
+                matmul(
+                    MatMut::rows(&mut dw, k, m),
+                    MatRef::transposed(&x, k, n),
+                    MatRef::rows(&g, n, m),
+                    false,
+                )
+            });
+            let dxt = time_ms(reps, || {
+                matmul(
+                    MatMut::rows(&mut dx, n, k),
+                    MatRef::rows(&g, n, m),
+                    MatRef::transposed(&w, m, k),
+                    false,
+                )
+            });
+            println!(
+                "fc1 products: forward {fwd:.2} ms ({:.1} GFLOP/s), weight gradient {dwt:.2} ms \
+                 ({:.1}), input gradient {dxt:.2} ms ({:.1})",
+                flops / fwd / 1e6,
+                flops / dwt / 1e6,
+                flops / dxt / 1e6
+            );
+        });
+    }
+}

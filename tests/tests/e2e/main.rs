@@ -1,5 +1,6 @@
 //! End-to-end tests of the `trainer` commands on the committed Fashion-MNIST sample.
 
+mod bench;
 mod compare;
 mod dashboard;
 mod errors;

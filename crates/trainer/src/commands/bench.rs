@@ -1,16 +1,17 @@
-//! `trainer bench`: training and inference throughput of the reference CNN on the sample.
+//! `trainer bench`: training and inference throughput of a model (the reference CNN unless
+//! `--model`/`--width`/`--depth` say otherwise) on the sample.
 
 use std::time::Instant;
 
 use anyhow::Result;
-use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::AdamConfig;
 use data::{Batches, DataSource, epoch_order};
-use model::{Classifier, RefCnnConfig};
+use model::{Classifier, with_model};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
+use crate::cli::{Arch, ModelArgs};
 use crate::evaluation::{EVAL_WORKERS, batch_tensors};
 
 /// Options of `trainer bench`.
@@ -41,6 +42,9 @@ pub struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The model measured [default: the reference CNN at width 1].
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 /// Measured throughput.
@@ -48,6 +52,9 @@ pub struct BenchArgs {
 struct BenchResult {
     /// Backend measured.
     pub backend: BackendKind,
+    /// The model measured, e.g. `ref (width ×1)` or `plain (depth 20, width 16, relu)`.
+    #[serde(default)]
+    pub model: String,
     /// CPU worker threads.
     pub threads: usize,
     /// Data-parallel workers.
@@ -95,9 +102,25 @@ fn bench(args: &BenchArgs) -> Result<BenchResult> {
     let device = backend.device()?;
     let ad = device.clone().autodiff();
     let data = DataSource::sample().load()?;
+    let spec = args.model.spec(data.train.rows, Arch::Ref)?;
+    let init_spec: init::InitSpec = "burn-default".parse()?;
+    with_model!(&spec, &ad, |model| {
+        let (model, _) = init::apply(model, &init_spec, 0, &|_| None)?;
+        measure(args, backend, &device, &data, model, spec.describe())
+    })
+}
+
+/// [`bench`] of `model` (built on `device`'s autodiff device), described as `what`.
+fn measure<M: Classifier>(
+    args: &BenchArgs,
+    backend: BackendKind,
+    device: &burn::tensor::Device,
+    data: &data::Dataset,
+    mut model: M,
+    what: String,
+) -> Result<BenchResult> {
+    let ad = device.clone().autodiff();
     let norm = data.normalization;
-    let spec: init::InitSpec = "burn-default".parse()?;
-    let (mut model, _) = init::apply(RefCnnConfig::new().init(&ad), &spec, 0, &|_| None)?;
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let loss_fn = CrossEntropyLoss::new(None, &ad);
     let workers = args
@@ -145,7 +168,7 @@ fn bench(args: &BenchArgs) -> Result<BenchResult> {
     let run = |count: usize| {
         crate::parallel::map_batches(&infer_workers, &valid, count, |m, i| {
             let (mut x, mut y) = (Vec::new(), Vec::new());
-            let (images, _) = batch_tensors(&data.test, chunks[i], &norm, &device, &mut x, &mut y);
+            let (images, _) = batch_tensors(&data.test, chunks[i], &norm, device, &mut x, &mut y);
             m.forward(images).into_data()
         })
     };
@@ -157,6 +180,7 @@ fn bench(args: &BenchArgs) -> Result<BenchResult> {
     let flops: f64 = valid.layers().iter().map(prune::layer_flops).sum();
     Ok(BenchResult {
         backend,
+        model: what,
         threads: rayon::current_num_threads(),
         workers: workers.len(),
         device: backend.device_description(),
@@ -173,13 +197,14 @@ fn bench(args: &BenchArgs) -> Result<BenchResult> {
 /// Render a result as a small table.
 fn render(r: &BenchResult) -> String {
     format!(
-        "backend {} · {} threads · {} worker(s) · reference CNN ({:.1} MFLOP forward per image)\n\
+        "backend {} · {} threads · {} worker(s) · {} ({:.1} MFLOP forward per image)\n\
          train     {:>8.0} images/s  (batch {}, {} steps, {:.1} GFLOP/s)\n\
          inference {:>8.0} images/s\n\
          peak RSS  {:>8.0} MiB\n",
         r.backend,
         r.threads,
         r.workers,
+        r.model,
         r.forward_flops_per_image / 1e6,
         r.train_images_per_sec,
         r.batch_size,

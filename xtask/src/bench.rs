@@ -198,32 +198,33 @@ fn pytorch_python() -> Result<PathBuf> {
     Ok(PathBuf::from(py.trim()))
 }
 
+/// The arguments of one `trainer bench --json` measurement: the subcommand first, then its
+/// options, the model's among them.
+fn bench_args(backend: &str, steps: u32, p: Point) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "bench",
+        "--json",
+        "--backend",
+        backend,
+        "--steps",
+        &steps.to_string(),
+        "--batch-size",
+        &p.batch.to_string(),
+        "--threads",
+        &p.threads.to_string(),
+        "--workers",
+        &p.workers.to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(p.model.args());
+    args
+}
+
 /// One `trainer bench --json` measurement.
 fn measure(trainer: &Path, backend: &str, steps: u32, p: Point) -> Result<Value> {
-    let Point {
-        model,
-        threads,
-        workers,
-        batch,
-    } = p;
     let out = Command::new(trainer)
-        .args(model.args())
-        .args([
-            "bench",
-            "--json",
-            "--backend",
-            backend,
-            "--steps",
-            &steps.to_string(),
-            "--batch-size",
-            &batch.to_string(),
-        ])
-        .args([
-            "--threads",
-            &threads.to_string(),
-            "--workers",
-            &workers.to_string(),
-        ])
+        .args(bench_args(backend, steps, p))
         .output()
         .with_context(|| format!("cannot run {}", trainer.display()))?;
     if !out.status.success() {
@@ -468,7 +469,21 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::BenchModel;
+    use super::{BenchModel, Point, bench_args};
+
+    #[test]
+    fn the_model_options_follow_the_subcommand() {
+        let p = Point {
+            model: BenchModel::Plain(16, 20),
+            threads: 2,
+            workers: 2,
+            batch: 64,
+        };
+        let args = bench_args("flex", 40, p);
+        assert_eq!(args[0], "bench");
+        let tail: Vec<&str> = args[args.len() - 6..].iter().map(String::as_str).collect();
+        assert_eq!(tail, ["--model", "plain", "--width", "16", "--depth", "20"]);
+    }
 
     #[test]
     fn models_parse_with_the_study_defaults() {

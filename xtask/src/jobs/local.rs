@@ -1,5 +1,6 @@
 //! The local runner: independent jobs in parallel on this machine, dependencies respected,
-//! finished jobs with an unchanged definition reused, progress with an ETA.
+//! the longest chains of work started first, finished jobs with an unchanged definition reused,
+//! progress with an ETA.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::{ExecuteFn, Job, Outcome, Progress, Records, failed_dependency, ordered};
+use super::{ExecuteFn, Job, Outcome, Progress, Records, critical_first, failed_dependency};
 
 /// Run `jobs` with `execute`, at most `parallel` at a time, keeping job records in `state`. Each
 /// running job gets `max(1, cores / parallel)` threads.
@@ -20,7 +21,8 @@ pub fn run_jobs(
     execute: ExecuteFn,
 ) -> Result<BTreeMap<String, Outcome>> {
     let records = Records::open(state)?;
-    let mut pending = ordered(jobs)?;
+    // Whenever a slot frees, the ready job with the longest chain of work ahead of it starts.
+    let mut pending = critical_first(jobs)?;
     let mut progress = Progress::new(&pending);
     let parallel = parallel.max(1);
     let threads = (cores / parallel).max(1);

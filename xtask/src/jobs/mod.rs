@@ -196,6 +196,37 @@ pub fn ordered(jobs: Vec<Job>) -> Result<Vec<Job>> {
     Ok(order)
 }
 
+/// `jobs` in the order a list scheduler should start them: the job with the longest chain of
+/// work still ahead of it first (its own cost plus the costliest chain of jobs that wait for
+/// it, the "bottom level"), ties in [`ordered`]'s order. Every job still comes after its
+/// dependencies (costs are positive). Starting the long chains first keeps every core busy to
+/// the end instead of leaving one long job alone at the tail.
+pub fn critical_first(jobs: Vec<Job>) -> Result<Vec<Job>> {
+    let jobs = ordered(jobs)?;
+    let index: BTreeMap<&str, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (j.id.as_str(), i))
+        .collect();
+    // Walk backwards through the topological order: every dependent is done before its
+    // dependencies.
+    let mut level = vec![0.0f64; jobs.len()];
+    for i in (0..jobs.len()).rev() {
+        level[i] += jobs[i].cost.max(0.0);
+        for d in &jobs[i].deps {
+            let k = index[d.as_str()];
+            level[k] = level[k].max(level[i]);
+        }
+    }
+    let mut keyed: Vec<(f64, usize, Job)> = jobs
+        .into_iter()
+        .enumerate()
+        .map(|(i, j)| (level[i], i, j))
+        .collect();
+    keyed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    Ok(keyed.into_iter().map(|(_, _, j)| j).collect())
+}
+
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -637,7 +668,7 @@ impl Executor {
                 // Locally: every job in the order the runner considers them, with what it
                 // waits for and its command line.
                 let mut out = String::new();
-                for j in ordered(jobs)? {
+                for j in critical_first(jobs)? {
                     out.push_str(&format!(
                         "{}  [{:.0} core-s]  {}{}\n    {}\n",
                         j.id,
@@ -731,6 +762,32 @@ mod tests {
         let err = ordered(vec![job("a", &["x"])]).unwrap_err();
         assert!(err.to_string().contains("unknown job x"), "{err}");
         assert!(ordered(vec![job("a", &[]), job("a", &[])]).is_err());
+    }
+
+    #[test]
+    fn the_longest_chain_starts_first_and_dependencies_still_come_first() {
+        let ids = |jobs: Vec<Job>| -> Vec<String> { jobs.into_iter().map(|j| j.id).collect() };
+        let with_cost = |id: &str, deps: &[&str], cost: f64| Job {
+            cost,
+            ..job(id, deps)
+        };
+        // Chains: a(1) → b(1) → c(10): 12 ahead of a; d(5): 5; e(2) → f(2): 4; g(5) ties d.
+        let jobs = vec![
+            with_cost("d", &[], 5.0),
+            with_cost("e", &[], 2.0),
+            with_cost("f", &["e"], 2.0),
+            with_cost("a", &[], 1.0),
+            with_cost("b", &["a"], 1.0),
+            with_cost("c", &["b"], 10.0),
+            with_cost("g", &[], 5.0),
+        ];
+        assert_eq!(
+            ids(critical_first(jobs).unwrap()),
+            ["a", "b", "c", "d", "g", "e", "f"]
+        );
+        // A zero-cost dependent ties its dependency and stays after it.
+        let jobs = vec![with_cost("y", &["x"], 0.0), with_cost("x", &[], 0.0)];
+        assert_eq!(ids(critical_first(jobs).unwrap()), ["x", "y"]);
     }
 
     #[test]

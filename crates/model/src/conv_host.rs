@@ -58,12 +58,12 @@ impl ConvShape {
         self.input[1] * self.kernel[0] * self.kernel[1]
     }
 
-    fn image_len(&self) -> usize {
+    pub(crate) fn image_len(&self) -> usize {
         let [_, c, h, w] = self.input;
         c * h * w
     }
 
-    fn map_len(&self) -> usize {
+    pub(crate) fn map_len(&self) -> usize {
         let [oh, ow] = self.output_hw();
         oh * ow
     }
@@ -287,14 +287,14 @@ fn fold_into(dcols: &mut [f32], s: &ConvShape, dx: &mut [f32]) {
 
 /// ReLU in place, as Burn's: values `<= 0` become 0 (a NaN stays).
 #[inline(always)]
-fn relu_in_place(y: &mut [f32]) {
+pub(crate) fn relu_in_place(y: &mut [f32]) {
     for v in y {
         *v = if *v <= 0.0 { 0.0 } else { *v };
     }
 }
 
 /// The sizes of a 2×2 pooling's output of an `[oh, ow]` map.
-fn pooled_hw([oh, ow]: [usize; 2]) -> [usize; 2] {
+pub(crate) fn pooled_hw([oh, ow]: [usize; 2]) -> [usize; 2] {
     [oh / 2, ow / 2]
 }
 
@@ -303,6 +303,21 @@ fn pooled_hw([oh, ow]: [usize; 2]) -> [usize; 2] {
 /// or, where the epilogue pools, its pooling `[N, O, OH/2, OW/2]` and each window's winner,
 /// computed image by image while the output is in cache.
 pub(crate) fn forward(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    s: &ConvShape,
+    epilogue: Epilogue,
+) -> (Vec<f32>, Option<Vec<u8>>) {
+    if crate::winograd::applies(s) {
+        crate::winograd::forward(x, weight, bias, s, epilogue)
+    } else {
+        forward_patches(x, weight, bias, s, epilogue)
+    }
+}
+
+/// [`forward`] over each image's patch matrix, for any shape.
+pub(crate) fn forward_patches(
     x: &[f32],
     weight: &[f32],
     bias: &[f32],
@@ -388,6 +403,22 @@ pub(crate) fn backward(
     s: &ConvShape,
     input_grad: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    if crate::winograd::applies(s) {
+        crate::winograd::backward(x, weight, kept, grad, s, input_grad)
+    } else {
+        backward_patches(x, weight, kept, grad, s, input_grad)
+    }
+}
+
+/// [`backward`] over each image's patch matrix, for any shape.
+pub(crate) fn backward_patches(
+    x: &[f32],
+    weight: &[f32],
+    kept: Kept<'_>,
+    grad: &[f32],
+    s: &ConvShape,
+    input_grad: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (o, taps, image) = (s.out_channels, s.taps(), s.image_len());
     let [n, ..] = s.input;
     let per = group_size(n);
@@ -424,7 +455,7 @@ pub(crate) fn backward(
 }
 
 /// Images per group of the backward pass: a batch of `n` in at most [`GROUPS`] groups.
-fn group_size(n: usize) -> usize {
+pub(crate) fn group_size(n: usize) -> usize {
     n.div_ceil(GROUPS.min(n).max(1)).max(1)
 }
 
@@ -435,6 +466,42 @@ struct Images<'a> {
     kept: Kept<'a>,
     grad: &'a [f32],
     s: &'a ConvShape,
+}
+
+/// The gradient `g` (`[O, OH, OW]`) of image `i`'s convolution output, before its epilogue,
+/// from the gradient `grad` of the batch's result: sent to each pooling window's winner, masked
+/// where the ReLU's output is `<= 0`, as Burn's; its sum per channel added to `db`.
+#[inline(always)]
+pub(crate) fn output_grad(
+    kept: Kept<'_>,
+    grad: &[f32],
+    i: usize,
+    s: &ConvShape,
+    g: &mut [f32],
+    db: &mut [f32],
+    pool: &mut crate::pool::PoolScratch,
+) {
+    let (o, ohw) = (s.out_channels, s.map_len());
+    let [oh, ow] = s.output_hw();
+    let [ph, pw] = pooled_hw([oh, ow]);
+    match kept {
+        Kept::Winners(winners) => {
+            let gi = &grad[i * o * ph * pw..(i + 1) * o * ph * pw];
+            let ki = &winners[i * o * ph * pw..(i + 1) * o * ph * pw];
+            crate::pool::backward_winners(ki, gi, g, [o, oh, ow], pool);
+        }
+        Kept::Output(y) => {
+            let yi = &y[i * o * ohw..(i + 1) * o * ohw];
+            let gi = &grad[i * o * ohw..(i + 1) * o * ohw];
+            for ((d, &v), &y) in g.iter_mut().zip(gi).zip(yi) {
+                *d = if y <= 0.0 { 0.0 } else { v };
+            }
+        }
+        Kept::Nothing => g.copy_from_slice(&grad[i * o * ohw..(i + 1) * o * ohw]),
+    }
+    for (d, row) in db.iter_mut().zip(g.chunks_exact(ohw.max(1))) {
+        *d += sum(row);
+    }
 }
 
 /// The weight and bias gradients of the images from `first` on (as many as `dx` holds, or up to
@@ -452,8 +519,6 @@ fn group_grads(
         s,
     } = images;
     let (o, taps, ohw, image) = (s.out_channels, s.taps(), s.map_len(), s.image_len());
-    let [oh, ow] = s.output_hw();
-    let [ph, pw] = pooled_hw([oh, ow]);
     let [n, ..] = s.input;
     let count = group_size(n).min(n - first);
     let mut dw = vec![0.0f32; o * taps];
@@ -473,24 +538,7 @@ fn group_grads(
             vectorized(
                 #[inline(always)]
                 || {
-                    match kept {
-                        Kept::Winners(winners) => {
-                            let gi = &grad[i * o * ph * pw..(i + 1) * o * ph * pw];
-                            let ki = &winners[i * o * ph * pw..(i + 1) * o * ph * pw];
-                            crate::pool::backward_winners(ki, gi, g, [o, oh, ow], pool);
-                        }
-                        Kept::Output(y) => {
-                            let yi = &y[i * o * ohw..(i + 1) * o * ohw];
-                            let gi = &grad[i * o * ohw..(i + 1) * o * ohw];
-                            for ((d, &v), &y) in g.iter_mut().zip(gi).zip(yi) {
-                                *d = if y <= 0.0 { 0.0 } else { v };
-                            }
-                        }
-                        Kept::Nothing => g.copy_from_slice(&grad[i * o * ohw..(i + 1) * o * ohw]),
-                    }
-                    for (d, row) in db.iter_mut().zip(g.chunks_exact(ohw.max(1))) {
-                        *d += sum(row);
-                    }
+                    output_grad(kept, grad, i, s, g, &mut db, pool);
                     patches_into(&x[i * image..(i + 1) * image], s, cols);
                 },
             );
@@ -546,8 +594,8 @@ mod tests {
     }
 
     /// Where a training step of the reference CNN spends its time on one thread: each
-    /// convolution's forward and backward pass at batch 64, and the products of fc1's forward
-    /// and backward passes. Not a check: `cargo test --release -p model --features flex --
+    /// convolution's forward and backward pass at batch 64 (FLOP/s counted as a direct
+    /// convolution's), and the products of fc1's forward and backward passes. Not a check: `cargo test --release -p model --features flex --
     /// --ignored --nocapture kernel_timings`.
     #[test]
     #[ignore = "a measurement, run by hand"]
@@ -558,9 +606,15 @@ mod tests {
             .unwrap();
         let reps = 15;
         pool.install(|| {
-            for (name, input, o) in [
-                ("conv1", [64, 1, 28, 28], 32),
-                ("conv2", [64, 32, 14, 14], 64),
+            // The reference CNN's convolutions, conv2 at widths ×2 and ×4, and a layer of the
+            // study's plain CNN (16 channels on 28×28, ReLU only), each over patch matrices and,
+            // where it applies, by Winograd's F(2×2, 3×3), interleaved.
+            for (name, input, o, pool) in [
+                ("conv1", [64, 1, 28, 28], 32, true),
+                ("conv2", [64, 32, 14, 14], 64, true),
+                ("conv2 ×2", [64, 64, 14, 14], 128, true),
+                ("conv2 ×4", [64, 128, 14, 14], 256, true),
+                ("plain", [64, 16, 28, 28], 16, false),
             ] {
                 let s = ConvShape {
                     input,
@@ -572,34 +626,44 @@ mod tests {
                 let x = values(input.iter().product(), 1);
                 let w = values(o * s.taps(), 2);
                 let b = values(o, 3);
-                let epilogue = Epilogue {
-                    relu: true,
-                    pool: true,
-                };
-                let (y, winners) = forward(&x, &w, &b, &s, epilogue);
-                let winners = winners.unwrap();
-                let g = values(y.len(), 4);
-                let fwd = time_ms(reps, || {
-                    std::hint::black_box(forward(&x, &w, &b, &s, epilogue));
-                });
+                let epilogue = Epilogue { relu: true, pool };
                 let input_grad = name != "conv1";
-                let bwd = time_ms(reps, || {
-                    std::hint::black_box(backward(
-                        &x,
-                        &w,
-                        Kept::Winners(&winners),
-                        &g,
-                        &s,
-                        input_grad,
-                    ));
-                });
                 let products = if input_grad { 2.0 } else { 1.0 };
-                println!(
-                    "{name}: forward {fwd:.2} ms ({:.1} GFLOP/s), backward {bwd:.2} ms ({:.1} \
-                     GFLOP/s)",
-                    flops / fwd / 1e6,
-                    products * flops / bwd / 1e6
-                );
+                let winograd = crate::winograd::applies(&s);
+                for (path, fast) in [("patches", false), ("winograd", true)] {
+                    if fast && !winograd {
+                        continue;
+                    }
+                    let fwd_fn = || {
+                        if fast {
+                            crate::winograd::forward(&x, &w, &b, &s, epilogue)
+                        } else {
+                            forward_patches(&x, &w, &b, &s, epilogue)
+                        }
+                    };
+                    let (y, winners) = fwd_fn();
+                    let g = values(y.len(), 4);
+                    let kept = match &winners {
+                        Some(k) => Kept::Winners(k),
+                        None => Kept::Output(&y),
+                    };
+                    let fwd = time_ms(reps, || {
+                        std::hint::black_box(fwd_fn());
+                    });
+                    let bwd = time_ms(reps, || {
+                        std::hint::black_box(if fast {
+                            crate::winograd::backward(&x, &w, kept, &g, &s, input_grad)
+                        } else {
+                            backward_patches(&x, &w, kept, &g, &s, input_grad)
+                        });
+                    });
+                    println!(
+                        "{name} ({path}): forward {fwd:.2} ms ({:.1} GFLOP/s), backward \
+                         {bwd:.2} ms ({:.1} GFLOP/s)",
+                        flops / fwd / 1e6,
+                        products * flops / bwd / 1e6
+                    );
+                }
             }
             // conv2's products one image at a time against a group of 8 images at once.
             let (o, taps, ohw) = (64, 288, 196);

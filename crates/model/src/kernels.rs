@@ -563,23 +563,32 @@ mod tests {
     }
 
     fn convolution_on(dev: &burn::tensor::Device, name: &str) {
-        // 3×3 "same", 5×3 with padding (2, 1), 3×3 without padding, and one input channel.
-        for (channels, kernel, padding) in [
-            ([5, 7], [3, 3], PaddingConfig2d::Explicit(1, 1, 1, 1)),
-            ([5, 7], [5, 3], PaddingConfig2d::Explicit(2, 1, 2, 1)),
-            ([5, 7], [3, 3], PaddingConfig2d::Valid),
-            ([1, 4], [3, 3], PaddingConfig2d::Explicit(1, 1, 1, 1)),
+        // 3×3 "same", 5×3 with padding (2, 1), 3×3 without padding, and one input channel over
+        // patch matrices; 3×3 "same" on even maps with enough channels by Winograd's F(2×2, 3×3).
+        let same = || PaddingConfig2d::Explicit(1, 1, 1, 1);
+        for (channels, kernel, padding, [h, w]) in [
+            ([5, 7], [3, 3], same(), [9, 11]),
+            (
+                [5, 7],
+                [5, 3],
+                PaddingConfig2d::Explicit(2, 1, 2, 1),
+                [9, 11],
+            ),
+            ([5, 7], [3, 3], PaddingConfig2d::Valid, [9, 11]),
+            ([1, 4], [3, 3], same(), [9, 11]),
+            ([8, 12], [3, 3], same(), [10, 6]),
+            ([17, 9], [3, 3], same(), [4, 14]),
         ] {
             let conv = Conv2dConfig::new(channels, kernel)
                 .with_padding(padding.clone())
                 .init(dev);
-            let dims = [3, channels[0], 9, 11];
+            let dims = [3, channels[0], h, w];
             let x = Tensor::<4>::random(dims, Distribution::Default, dev).require_grad();
             assert!(super::supported(&x));
             let fast = crate::fastconv::conv2d(&conv, x.clone(), false);
             let burn = conv.forward(x.clone());
-            // A matrix product over each image's patch matrix: another summation order than
-            // Burn's, so equal to float precision.
+            // A matrix product over each image's patch matrix or Winograd's transforms: another
+            // summation order than Burn's, so equal to float precision.
             let what = format!("{name} {channels:?} {padding:?}");
             let (gf, gb) = compare_and_backward(fast, burn, false, &what);
             let (xf, xb) = (x.grad(&gf).unwrap(), x.grad(&gb).unwrap());
@@ -599,10 +608,11 @@ mod tests {
     fn a_fused_relu_and_pooling_are_the_same_bits_as_applied_after_the_convolution() {
         let pool = MaxPool2dConfig::new([2, 2]).init();
         for (name, dev) in cpu_devices() {
-            // An even map, an odd one whose last row and column the pooling drops, and one too
-            // small to pool (no window, no gradient).
-            for dims in [[2, 4, 6, 8], [3, 4, 7, 5], [2, 4, 1, 3]] {
-                let conv = Conv2dConfig::new([4, 6], [3, 3])
+            // An even map, an odd one whose last row and column the pooling drops, one too
+            // small to pool (no window, no gradient), and an even one with enough channels for
+            // Winograd's F(2×2, 3×3).
+            for dims in [[2, 4, 6, 8], [3, 4, 7, 5], [2, 4, 1, 3], [3, 8, 6, 10]] {
+                let conv = Conv2dConfig::new([dims[1], 9], [3, 3])
                     .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                     .init(&dev);
                 let mut values = ties(dims);
@@ -652,11 +662,19 @@ mod tests {
 
     #[test]
     fn the_convolution_gives_the_same_bits_on_one_thread_and_on_several() {
+        // Over patch matrices (3 channels) and by Winograd's F(2×2, 3×3) (8).
+        for channels in [3, 8] {
+            same_bits_on_any_thread_count(channels);
+        }
+    }
+
+    fn same_bits_on_any_thread_count(channels: usize) {
         let dev = device().autodiff();
-        let conv = Conv2dConfig::new([3, 5], [3, 3])
+        let conv = Conv2dConfig::new([channels, 9], [3, 3])
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
             .init(&dev);
-        let x = Tensor::<4>::random([13, 3, 8, 8], Distribution::Default, &dev).require_grad();
+        let dims = [13, channels, 8, 8];
+        let x = Tensor::<4>::random(dims, Distribution::Default, &dev).require_grad();
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)

@@ -30,6 +30,8 @@ mod plain;
 mod pool;
 pub mod pytorch;
 mod reference;
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+mod winograd;
 
 pub use convbn::ConvBn;
 pub use layers::{

@@ -19,11 +19,13 @@ pub(crate) struct MatRef<'a> {
     col_stride: usize,
 }
 
-/// A writable `rows × cols` matrix, row-major with row stride `cols` (its elements distinct).
+/// A writable `rows × cols` matrix, row-major with a row stride of at least `cols` (so its
+/// elements are distinct).
 pub(crate) struct MatMut<'a> {
     data: &'a mut [f32],
     rows: usize,
     cols: usize,
+    row_stride: usize,
 }
 
 /// Whether the largest offset of a `rows × cols` view with these strides lies inside `len`.
@@ -49,7 +51,8 @@ impl<'a> MatRef<'a> {
         Self::strided(data, rows, cols, 1, rows)
     }
 
-    fn strided(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
+    /// `data` as a `rows × cols` matrix with element `(i, j)` at `i·rs + j·cs`.
+    pub(crate) fn strided(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
         assert!(
             fits(data.len(), rows, cols, rs, cs),
             "a {rows}×{cols} view with strides ({rs}, {cs}) does not fit in {} values",
@@ -68,12 +71,27 @@ impl<'a> MatRef<'a> {
 impl<'a> MatMut<'a> {
     /// `data` as a row-major `rows × cols` matrix.
     pub(crate) fn rows(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, cols)
+    }
+
+    /// `data` as a `rows × cols` matrix with row `i` at `i·row_stride` (`row_stride ≥ cols`).
+    pub(crate) fn strided(
+        data: &'a mut [f32],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+    ) -> Self {
         assert!(
-            fits(data.len(), rows, cols, cols, 1),
-            "a {rows}×{cols} matrix does not fit in {} values",
+            row_stride >= cols && fits(data.len(), rows, cols, row_stride, 1),
+            "a {rows}×{cols} matrix with row stride {row_stride} does not fit in {} values",
             data.len()
         );
-        Self { data, rows, cols }
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride,
+        }
     }
 }
 
@@ -97,8 +115,8 @@ pub(crate) fn matmul(dst: MatMut<'_>, lhs: MatRef<'_>, rhs: MatRef<'_>, accumula
     }
     if k == 0 {
         if !accumulate {
-            for row in dst.data.chunks_exact_mut(n).take(m) {
-                row.fill(0.0);
+            for i in 0..m {
+                dst.data[i * dst.row_stride..][..n].fill(0.0);
             }
         }
         return;
@@ -113,7 +131,7 @@ pub(crate) fn matmul(dst: MatMut<'_>, lhs: MatRef<'_>, rhs: MatRef<'_>, accumula
             k,
             dst.data.as_mut_ptr(),
             1,
-            s(n),
+            s(dst.row_stride),
             accumulate,
             lhs.data.as_ptr(),
             s(lhs.col_stride),

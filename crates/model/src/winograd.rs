@@ -911,7 +911,11 @@ mod tests {
 
     #[test]
     fn forward_with_its_epilogues_equals_the_patch_matrices() {
-        for (n, c, o, h, w) in [(1, 32, 64, 14, 14), (7, 16, 32, 14, 14), (64, 32, 64, 14, 14)] {
+        for (n, c, o, h, w) in [
+            (1, 32, 64, 14, 14),
+            (7, 16, 32, 14, 14),
+            (64, 32, 64, 14, 14),
+        ] {
             let s = shape(n, c, o, h, w);
             let x = values(n * c * h * w, 13);
             let wt = values(o * c * 9, 14);
@@ -921,7 +925,12 @@ mod tests {
                 let (y, won) = forward(&x, &wt, &b, &s, ep);
                 let (y2, won2) = crate::conv_host::forward_patches(&x, &wt, &b, &s, ep);
                 let want: Vec<f64> = y2.iter().map(|&v| v as f64).collect();
-                assert_close(&y, &want, 1e-5, &format!("{:?} relu {relu} pool {pool}", s.input));
+                assert_close(
+                    &y,
+                    &want,
+                    1e-5,
+                    &format!("{:?} relu {relu} pool {pool}", s.input),
+                );
                 assert_eq!(won.is_some(), won2.is_some());
             }
         }

@@ -66,15 +66,14 @@ fn images_per_product(s: &ConvShape, limit: usize) -> usize {
     (TILES_PER_PRODUCT / (th * tw).max(1)).clamp(1, limit.max(1))
 }
 
-/// Per-thread buffers: the transformed tiles, the products, their gradients, a channel-last
-/// image, one image's output before pooling and its output gradient, and the pooling's buffers.
+/// Per-thread buffers: the transformed tiles, the products, their gradients, channel-last
+/// copies of an image, one image's output gradient, and the pooling's buffers.
 #[derive(Default)]
 struct Scratch {
     v: Vec<f32>,
     m: Vec<f32>,
     dv: Vec<f32>,
     last: Buffers,
-    output: Vec<f32>,
     grad: Vec<f32>,
     pool: crate::pool::PoolScratch,
 }
@@ -318,6 +317,16 @@ enum Pass<'a> {
         bias: &'a [f32],
         y: &'a mut [f32],
     },
+    /// The output plus `bias`, after a ReLU where `relu`, max-pooled 2×2 (each tile is one
+    /// window) into `pooled` (`[O, H/2, W/2]`) with each window's winner, as
+    /// `pool::forward_winners` records them.
+    Pooled {
+        m: &'a [f32],
+        bias: &'a [f32],
+        relu: bool,
+        pooled: &'a mut [f32],
+        winners: &'a mut [u8],
+    },
     /// The products' gradient `dm` from the output gradient `g` (`[O, H, W]`).
     OutputGrad { g: &'a [f32], dm: &'a mut [f32] },
     /// The image's gradient `dx` (`[C, H, W]`) from the tiles' gradient `dv`.
@@ -347,6 +356,13 @@ impl Pass<'_> {
                 match pass {
                     Pass::Tiles { x, v } => input_tiles(simd, x, at, v, last),
                     Pass::Output { m, bias, y } => output_tiles(simd, m, at, bias, y, last),
+                    Pass::Pooled {
+                        m,
+                        bias,
+                        relu,
+                        pooled,
+                        winners,
+                    } => pooled_tiles(simd, m, at, bias, relu, (pooled, winners), last),
                     Pass::OutputGrad { g, dm } => output_grad_tiles(simd, g, at, dm, last),
                     Pass::InputGrad { dv, dx } => input_grad_tiles(simd, dv, at, dx, last),
                 }
@@ -424,6 +440,63 @@ fn output_tiles<S: Simd>(
     for (plane, &b) in y.chunks_exact_mut(h * w).zip(bias) {
         for v in plane {
             *v += b;
+        }
+    }
+}
+
+/// [`output_tiles`] followed by a ReLU (where `relu`) and a 2×2 max-pooling, without the
+/// full-size output: each tile's four outputs are one pooling window, pooled in the tile loop by
+/// `pool.rs`'s rule (the first maximum; a NaN wins) with its winner's index, or
+/// [`crate::pool::MASKED`] where the ReLU stops the gradient. The same values and winners as
+/// the output, ReLU and pooling applied one after the other.
+#[inline(always)]
+fn pooled_tiles<S: Simd>(
+    simd: S,
+    m: &[f32],
+    at: At,
+    bias: &[f32],
+    relu: bool,
+    (pooled, winners): (&mut [f32], &mut [u8]),
+    last: &mut Buffers,
+) {
+    let (windows, o) = (at.tl.per_image(), at.o);
+    let values = sized(&mut last.plain, windows * o);
+    let codes = sized(&mut last.padded, windows * o);
+    let zero = simd.splat_f32s(0.0);
+    let masked = simd.splat_f32s(f32::from(crate::pool::MASKED));
+    for q in 0..windows {
+        let src = &m[(at.first + q) * XI * o..][..XI * o];
+        for (o0, len) in chunks::<S>(o) {
+            let mut e = [zero; 16];
+            for (xi, r) in e.iter_mut().enumerate() {
+                *r = load(simd, &src[xi * o + o0..][..len]);
+            }
+            let b = load(simd, &bias[o0..o0 + len]);
+            let mut v = at_m_a(simd, e);
+            for r in &mut v {
+                *r = simd.add_f32s(*r, b);
+                if relu {
+                    *r = simd.select_f32s(simd.less_than_or_equal_f32s(*r, zero), zero, *r);
+                }
+            }
+            let (mut best, mut code) = (v[0], zero);
+            for (k, &x) in v.iter().enumerate().skip(1) {
+                let nan = simd.not_m32s(simd.equal_f32s(x, x));
+                let take = simd.or_m32s(simd.greater_than_f32s(x, best), nan);
+                best = simd.select_f32s(take, x, best);
+                code = simd.select_f32s(take, simd.splat_f32s(k as f32), code);
+            }
+            if relu {
+                code = simd.select_f32s(simd.less_than_or_equal_f32s(best, zero), masked, code);
+            }
+            store(simd, &mut values[q * o + o0..][..len], best);
+            store(simd, &mut codes[q * o + o0..][..len], code);
+        }
+    }
+    transpose(values, windows, o, pooled);
+    for (oc, plane) in winners.chunks_exact_mut(windows).enumerate() {
+        for (q, w) in plane.iter_mut().enumerate() {
+            *w = codes[q * o + oc] as u8;
         }
     }
 }
@@ -530,14 +603,7 @@ pub(crate) fn forward(
             tw,
         };
         SCRATCH.with_borrow_mut(|scr| {
-            let Scratch {
-                v,
-                m,
-                last,
-                output,
-                pool,
-                ..
-            } = scr;
+            let Scratch { v, m, last, .. } = scr;
             let v = sized(v, XI * tl.t * c);
             let m = sized(m, XI * tl.t * o);
             for k in 0..count {
@@ -560,19 +626,14 @@ pub(crate) fn forward(
                 };
                 let out = &mut out[k * out_len..(k + 1) * out_len];
                 if epilogue.pool {
-                    let y = sized(output, map);
-                    Pass::Output { m, bias, y }.run(at, last);
-                    let won = &mut winners[k * out_len..(k + 1) * out_len];
-                    vectorized(
-                        #[inline(always)]
-                        || {
-                            let relu = epilogue.relu;
-                            if relu {
-                                relu_in_place(y);
-                            }
-                            crate::pool::forward_winners(y, [o, h, w], out, won, relu, pool);
-                        },
-                    );
+                    Pass::Pooled {
+                        m,
+                        bias,
+                        relu: epilogue.relu,
+                        pooled: out,
+                        winners: &mut winners[k * out_len..(k + 1) * out_len],
+                    }
+                    .run(at, last);
                 } else {
                     Pass::Output { m, bias, y: out }.run(at, last);
                     if epilogue.relu {
@@ -933,6 +994,45 @@ mod tests {
                 );
                 assert_eq!(won.is_some(), won2.is_some());
             }
+        }
+    }
+
+    #[test]
+    fn pooling_in_the_tile_loop_is_the_same_bits_as_pooling_the_output() {
+        // Inputs from a small set (ties in the windows, zeros after the ReLU) and one NaN.
+        let (n, c, o, h, w) = (3, 8, 20, 6, 10);
+        let s = shape(n, c, o, h, w);
+        let mut x: Vec<f32> = (0..n * c * h * w)
+            .map(|i| ((i * 7919) % 3) as f32 - 1.0)
+            .collect();
+        x[100] = f32::NAN;
+        let wt: Vec<f32> = (0..o * c * 9)
+            .map(|i| ((i * 31) % 5) as f32 * 0.25 - 0.5)
+            .collect();
+        let b = values(o, 16);
+        for relu in [false, true] {
+            let (pooled, won) = forward(&x, &wt, &b, &s, Epilogue { relu, pool: true });
+            let (mut y, _) = forward(&x, &wt, &b, &s, NONE);
+            let (mut want, mut want_won) = (vec![0.0; pooled.len()], vec![0u8; pooled.len()]);
+            let mut scratch = crate::pool::PoolScratch::default();
+            let (image, out) = (o * h * w, o * h * w / 4);
+            for i in 0..n {
+                let yi = &mut y[i * image..(i + 1) * image];
+                if relu {
+                    relu_in_place(yi);
+                }
+                crate::pool::forward_winners(
+                    yi,
+                    [o, h, w],
+                    &mut want[i * out..(i + 1) * out],
+                    &mut want_won[i * out..(i + 1) * out],
+                    relu,
+                    &mut scratch,
+                );
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&pooled), bits(&want), "relu {relu}");
+            assert_eq!(won.unwrap(), want_won, "relu {relu}");
         }
     }
 

@@ -419,10 +419,6 @@ pub(crate) fn backward_patches(
     s: &ConvShape,
     input_grad: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
-    let (o, taps, image) = (s.out_channels, s.taps(), s.image_len());
-    let [n, ..] = s.input;
-    let per = group_size(n);
-    let mut dx = vec![0.0f32; if input_grad { n * image } else { 0 }];
     let images = Images {
         x,
         weight,
@@ -430,19 +426,36 @@ pub(crate) fn backward_patches(
         grad,
         s,
     };
+    by_groups(s, s.out_channels * s.taps(), input_grad, |first, dx| {
+        group_grads(&images, first, dx)
+    })
+}
+
+/// Runs `group(first, dx)` for every group of the backward pass (images `first..` up to the
+/// group's size, their input gradients into `dx` where `input_grad`), in parallel, and adds the
+/// groups' `weights` weight gradients and bias gradients in group order: `(dx, dweight,
+/// dbias)`, the same bits on any number of threads.
+pub(crate) fn by_groups(
+    s: &ConvShape,
+    weights: usize,
+    input_grad: bool,
+    group: impl Fn(usize, Option<&mut [f32]>) -> (Vec<f32>, Vec<f32>) + Sync,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let (image, [n, ..]) = (s.image_len(), s.input);
+    let per = group_size(n);
+    let mut dx = vec![0.0f32; if input_grad { n * image } else { 0 }];
     let partial: Vec<(Vec<f32>, Vec<f32>)> = if input_grad && image > 0 {
         dx.par_chunks_mut(per * image)
             .enumerate()
-            .map(|(g, dx)| group_grads(&images, g * per, Some(dx)))
+            .map(|(g, dx)| group(g * per, Some(dx)))
             .collect()
     } else {
         (0..n.div_ceil(per))
             .into_par_iter()
-            .map(|g| group_grads(&images, g * per, None))
+            .map(|g| group(g * per, None))
             .collect()
     };
-    let mut dw = vec![0.0f32; o * taps];
-    let mut db = vec![0.0f32; o];
+    let (mut dw, mut db) = (vec![0.0f32; weights], vec![0.0f32; s.out_channels]);
     for (pw, pb) in &partial {
         for (d, v) in dw.iter_mut().zip(pw) {
             *d += v;

@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use std::cell::RefCell;
 
 use crate::conv_host::{
-    ConvShape, Epilogue, Kept, group_size, output_grad, relu_in_place, sized, vectorized,
+    ConvShape, Epilogue, Kept, by_groups, group_size, output_grad, relu_in_place, sized, vectorized,
 };
 use crate::matmul::{MatMut, MatRef, matmul};
 use pulp::{Simd, WithSimd};
@@ -670,36 +670,13 @@ pub(crate) fn backward(
     s: &ConvShape,
     input_grad: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
-    let [n, c, h, w] = s.input;
-    let o = s.out_channels;
-    let image = c * h * w;
-    let per = group_size(n);
+    let (c, o) = (s.input[1], s.out_channels);
     let u = transform_weights(weight, o, c);
-    let mut dx = vec![0.0f32; if input_grad { n * image } else { 0 }];
-    let group = |first: usize, dx: Option<&mut [f32]>| group_grads(x, &u, kept, grad, s, first, dx);
-    let partial: Vec<(Vec<f32>, Vec<f32>)> = if input_grad && image > 0 {
-        dx.par_chunks_mut(per * image)
-            .enumerate()
-            .map(|(g, dx)| group(g * per, Some(dx)))
-            .collect()
-    } else {
-        (0..n.div_ceil(per))
-            .into_par_iter()
-            .map(|g| group(g * per, None))
-            .collect()
-    };
-    // The groups' sums in group order, then the filters' gradient from the transformed one.
-    let mut du = vec![0.0f32; XI * c * o];
-    let mut db = vec![0.0f32; o];
-    for (pu, pb) in &partial {
-        for (d, v) in du.iter_mut().zip(pu) {
-            *d += v;
-        }
-        for (d, v) in db.iter_mut().zip(pb) {
-            *d += v;
-        }
-    }
-    (input_grad.then_some(dx), weights_gradient(&du, o, c), db)
+    // The transformed filters' gradient, summed over the groups, then the filters' own.
+    let (dx, du, db) = by_groups(s, XI * c * o, input_grad, |first, dx| {
+        group_grads(x, &u, kept, grad, s, first, dx)
+    });
+    (dx, weights_gradient(&du, o, c), db)
 }
 
 /// The transformed filters' and the bias's gradients of the images of one backward group from
@@ -1034,31 +1011,5 @@ mod tests {
             assert_eq!(bits(&pooled), bits(&want), "relu {relu}");
             assert_eq!(won.unwrap(), want_won, "relu {relu}");
         }
-    }
-
-    #[test]
-    fn the_same_bits_on_one_thread_and_on_several() {
-        let s = shape(13, 8, 16, 8, 12);
-        let x = values(13 * 8 * 8 * 12, 9);
-        let wt = values(16 * 8 * 9, 10);
-        let b = values(16, 11);
-        let r = values(13 * 16 * 4 * 6, 12);
-        let pool_relu = Epilogue {
-            relu: true,
-            pool: true,
-        };
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                let (y, won) = forward(&x, &wt, &b, &s, pool_relu);
-                let won = won.unwrap();
-                let grads = backward(&x, &wt, Kept::Winners(&won), &r, &s, true);
-                (y, won, grads)
-            })
-        };
-        assert_eq!(run(1), run(3));
     }
 }
